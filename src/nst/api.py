@@ -1,0 +1,89 @@
+"""The Python API: `nst.stylize(content, style, method=..., **options) -> PIL.Image`."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any, Sequence, Union
+
+import torch
+from PIL import Image
+
+from .errors import OptionError
+from .image_io import ImageLike, load_image, resize_long_side, tensor_to_pil
+from .optimize import OptimizeOptions, optimize
+from .progress import ProgressCallback
+from .registry import get_style, resolve_style
+from .stylizer import AdaINOptions, AdaINStylizer
+
+METHODS = ("auto", "optimize", "adain")
+StyleLike = Union[ImageLike, Sequence[ImageLike]]
+
+
+def load_style(spec: ImageLike) -> torch.Tensor:
+    """A style given as a bundled style name, a path, a PIL image, an array or a tensor -> 1x3xHxW."""
+    if isinstance(spec, (str, os.PathLike)):
+        return load_image(resolve_style(str(spec)))
+    return load_image(spec)
+
+
+def resolve_method(method: str, styles: Sequence[ImageLike]) -> str:
+    """'auto' picks the fastest good method: a trained network for a single named style that has one,
+    else AdaIN. `optimize` is never chosen automatically: it is the slow, best-quality method."""
+    if method not in METHODS:
+        raise OptionError(f"unknown method '{method}' (use {', '.join(METHODS)})")
+    if method != "auto":
+        return method
+    return "adain"
+
+
+def _options(cls: type, options: dict[str, Any]) -> Any:
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(options) - names)
+    if unknown:
+        raise OptionError(f"unknown option(s) for this method: {', '.join(unknown)}")
+    return cls(**options)
+
+
+def stylize_tensor(content: torch.Tensor, styles: Sequence[torch.Tensor], method: str = "auto",
+                   style_weights: Sequence[float] | None = None, progress: ProgressCallback | None = None,
+                   **options: Any) -> torch.Tensor:
+    """Tensor version of `stylize`: 1x3xHxW in, 1x3xhxw out (long side = options['size'], default 512)."""
+    method = resolve_method(method, styles)
+    if method == "optimize":
+        opts = _options(OptimizeOptions, options)
+        return optimize(content, styles, opts, style_weights, progress=progress)
+    aopts = _options(AdaINOptions, options)
+    x = resize_long_side(content, aopts.size)
+    return AdaINStylizer(styles, style_weights, aopts)(x)
+
+
+def stylize(content: ImageLike, style: StyleLike, method: str = "auto", *,
+            style_weights: Sequence[float] | None = None, progress: ProgressCallback | None = None,
+            **options: Any) -> Image.Image:
+    """Stylise `content` with one or more styles and return a PIL image.
+
+    content: a path, PIL image, HxWxC numpy array (uint8/uint16/float in [0, 1]) or tensor.
+    style: the same, or a bundled style's name (see `nst.list_styles()`), or a list of them;
+        `style_weights` blends several styles (non-negative, normalised to sum 1).
+    method: "auto" (fastest good method), "adain" or "optimize" (Gatys; slow, best quality).
+    options: fields of OptimizeOptions or AdaINOptions (e.g. size=512, iterations=300, strength=0.8).
+    progress: called with nst.Progress events (the library never prints).
+    """
+    styles_in = list(style) if isinstance(style, (list, tuple)) else [style]
+    if not styles_in:
+        raise OptionError("at least one style is needed")
+    c = load_image(content)
+    s = [load_style(x) for x in styles_in]
+    return tensor_to_pil(stylize_tensor(c, s, method, style_weights, progress, **options))
+
+
+def list_styles() -> list[str]:
+    """Names of the bundled styles."""
+    from .registry import styles
+
+    return list(styles())
+
+
+__all__ = ["stylize", "stylize_tensor", "load_style", "list_styles", "resolve_method", "get_style", "Path"]

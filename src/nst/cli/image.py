@@ -1,0 +1,130 @@
+"""`nst image`, `nst demo`, `nst styles`, `nst examine`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from .common import Bar, add_method_options, floats, method_options, positive_int
+
+
+def add_parsers(sub: Any) -> None:
+    pi = sub.add_parser("image", help="stylise one photo", description="Stylise one photo with one or more styles.")
+    pi.add_argument("content", help="photo to stylise (JPEG, PNG, WebP, TIFF, BMP)")
+    pi.add_argument("--style", action="append", required=True,
+                    help="style image path or bundled style name (see `nst styles`); repeat to blend")
+    pi.add_argument("--style-weights", type=floats, default=None, help="blend weights, e.g. 0.7,0.3")
+    pi.add_argument("-o", "--output", default=None,
+                    help="output file (.png, .jpg, .tif, .webp); default <content>_<style>.png here")
+    pi.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    pi.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    add_method_options(pi)
+    pi.set_defaults(func=cmd_image)
+
+    pd = sub.add_parser("demo", help="stylise the bundled photo with Starry Night (Gatys optimisation)")
+    pd.add_argument("-o", "--output", default="nst_demo.png")
+    pd.add_argument("--overwrite", action="store_true")
+    pd.add_argument("--method", default="optimize", choices=["optimize", "adain"])
+    pd.set_defaults(func=cmd_demo)
+
+    ps = sub.add_parser("styles", help="list the bundled styles")
+    ps.set_defaults(func=cmd_styles)
+
+    pe = sub.add_parser("examine", help="every style on one photo, with a labelled contact sheet")
+    pe.add_argument("content")
+    pe.add_argument("--styles", default="all", help="comma-separated style names or paths, or 'all'")
+    pe.add_argument("-o", "--output", required=True, help="output directory (created if missing)")
+    pe.add_argument("--size", type=positive_int, default=512)
+    pe.add_argument("--overwrite", action="store_true")
+    pe.add_argument("--device", default=None)
+    pe.set_defaults(func=cmd_examine)
+
+
+def default_output(content: str, styles: Sequence[str], ext: str = ".png") -> Path:
+    """<content-stem>_<style>[+<style2>...]<ext> in the current directory."""
+    from ..registry import style_label
+
+    return Path(f"{Path(content).stem}_{'+'.join(style_label(s) for s in styles)}{ext}")
+
+
+def cmd_image(args: argparse.Namespace) -> int:
+    from ..api import load_style, resolve_method, stylize_tensor
+    from ..image_io import check_output_path, load_image, save_image
+    from ..registry import is_path_like, resolve_style
+
+    t0 = time.perf_counter()
+    content = Path(args.content)
+    out = Path(args.output) if args.output else default_output(args.content, args.style)
+    c = load_image(content)
+    styles = [load_style(s) for s in args.style]
+    inputs = [content] + [resolve_style(s) for s in args.style if is_path_like(s)]
+    check_output_path(out, inputs, args.overwrite)  # before any slow work
+    method = resolve_method(args.method, args.style)
+    options = method_options(args, method)
+
+    bar = Bar(not args.quiet and sys.stderr.isatty(), method)
+    saver = _intermediate_saver(out, args.save_every) if method == "optimize" else None
+
+    def progress(ev: Any) -> None:
+        bar(ev)
+        if saver:
+            saver(ev)
+
+    try:
+        result = stylize_tensor(c, styles, method, args.style_weights, progress, **options)
+    finally:
+        bar.close()
+    save_image(result, out)
+    h, w = result.shape[-2:]
+    print(f"wrote {out} ({w}x{h}, {method}) in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+def _intermediate_saver(out: Path, every: int | None) -> Callable[[Any], None] | None:
+    if not every:
+        return None
+    from ..image_io import save_image
+
+    def save(ev: Any) -> None:
+        if ev.step % every == 0 and ev.image is not None:
+            save_image(ev.image.detach().clamp(0, 1), out.with_name(f"{out.stem}_iter{ev.step:05d}{out.suffix}"))
+
+    return save
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from ..registry import demo_content
+    from . import build_parser
+
+    ns = build_parser().parse_args(["image", str(demo_content()), "--style", "starry_night", "-o", args.output,
+                                    "--method", args.method] + (["--overwrite"] if args.overwrite else []))
+    print(f"nst demo: {demo_content().name} (bundled, public domain) in the style of The Starry Night "
+          f"(bundled), method {args.method}")
+    return cmd_image(ns)
+
+
+def cmd_styles(args: argparse.Namespace) -> int:
+    from ..registry import styles
+
+    rows = [(s.name, s.title, f"{s.artist}, {s.year}", "adain" + (", net" if s.model_path else ""))
+            for s in styles().values()]
+    head = ("name", "title", "artist", "fast methods")
+    widths = [max(len(r[i]) for r in rows + [head]) for i in range(4)]
+    for r in [head] + rows:
+        print("  ".join(v.ljust(wd) for v, wd in zip(r, widths)).rstrip())
+    return 0
+
+
+def cmd_examine(args: argparse.Namespace) -> int:
+    from ..examine import examine
+
+    def report(label: str, seconds: float, path: Path) -> None:
+        print(f"{label:<24} {seconds * 1000:8.0f} ms  {path}")
+
+    sheet = examine(args.content, args.styles, Path(args.output), size=args.size, overwrite=args.overwrite,
+                    device=args.device, on_result=report)
+    print(f"wrote contact sheet {sheet}")
+    return 0

@@ -1,0 +1,53 @@
+"""Device and precision choices, made in one place."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from typing import Iterator
+
+import torch
+
+from .errors import OptionError
+
+
+def pick_device(name: str | None = None) -> torch.device:
+    """`name` ("cpu", "cuda", "cuda:1"), else $NST_DEVICE, else CUDA when present, else the CPU."""
+    name = name or os.environ.get("NST_DEVICE") or ("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(name)
+    except RuntimeError:
+        raise OptionError(f"unknown device '{name}'") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise OptionError("device 'cuda' requested but no CUDA GPU is available")
+    return dev
+
+
+def bf16_supported(device: torch.device) -> bool:
+    """bf16 autocast pays off on CUDA and on CPUs with native bf16 (AVX-512 BF16 / AMX)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        # Without native bf16 the CPU emulates it and autocast is slower than fp32.
+        caps = torch.backends.cpu.get_cpu_capability()
+        return caps in ("AVX512", "AVX512_BF16", "AMX") and _cpu_has_bf16()
+    return False
+
+
+def _cpu_has_bf16() -> bool:
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = f.read()
+        return "avx512_bf16" in flags or "amx_bf16" in flags
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def autocast(device: torch.device, enabled: bool) -> Iterator[None]:
+    """bf16 autocast on `device` when `enabled`, a no-op otherwise."""
+    if enabled:
+        with torch.autocast(device_type=device.type, dtype=torch.bfloat16):
+            yield
+    else:
+        yield

@@ -1,0 +1,19 @@
+"""Errors the library raises for bad input; the CLI turns them into one-line messages."""
+
+from __future__ import annotations
+
+
+class NSTError(Exception):
+    """Base class for every error caused by user input (paths, files, option values)."""
+
+
+class InputError(NSTError):
+    """An input file is missing, unreadable, corrupt, empty or too large."""
+
+
+class OutputError(NSTError):
+    """An output path cannot be written, or would overwrite an input or an existing file."""
+
+
+class OptionError(NSTError, ValueError):
+    """An option has a value outside its allowed set or range."""

@@ -1,0 +1,74 @@
+"""Named styles: the public-domain paintings bundled in `nst/styles`, and trained networks for them."""
+
+from __future__ import annotations
+
+import difflib
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+from .errors import InputError
+
+_STYLES = resources.files("nst") / "styles"
+_MODELS = resources.files("nst") / "models"
+
+
+@dataclass(frozen=True)
+class StyleInfo:
+    """One bundled painting (index.json) and where its files are."""
+
+    name: str
+    title: str
+    artist: str
+    year: int
+    licence: str
+    source: str
+    path: Path
+
+    @property
+    def model_path(self) -> Path | None:
+        """The trained feed-forward network for this style, if one ships with nst."""
+        p = Path(str(_MODELS / f"{self.name}.pt"))
+        return p if p.is_file() else None
+
+
+@lru_cache(maxsize=1)
+def styles() -> dict[str, StyleInfo]:
+    """All bundled styles by name, in index order."""
+    index = json.loads((_STYLES / "index.json").read_text(encoding="utf-8"))
+    return {e["name"]: StyleInfo(e["name"], e["title"], e["artist"], int(e["year"]), e["licence"], e["source"],
+                                 Path(str(_STYLES / e["file"]))) for e in index}
+
+
+def get_style(name: str) -> StyleInfo:
+    """A bundled style by name; an unknown name raises InputError listing the closest names."""
+    table = styles()
+    if name in table:
+        return table[name]
+    close = difflib.get_close_matches(name.lower().replace("-", "_").replace(" ", "_"), list(table), n=3, cutoff=0.5)
+    hint = f"; did you mean {', '.join(close)}?" if close else f"; known styles: {', '.join(table)}"
+    raise InputError(f"unknown style '{name}'{hint} (see `nst styles`)")
+
+
+def is_path_like(spec: str) -> bool:
+    """A style spec is a path if it has a directory part or a file extension, or exists."""
+    return "/" in spec or "\\" in spec or Path(spec).suffix != "" or Path(spec).exists()
+
+
+def resolve_style(spec: str) -> Path:
+    """`--style` value -> image path: an existing file path, or a bundled style's name."""
+    if is_path_like(spec):
+        return Path(spec)  # image_io reports a missing/unreadable file
+    return get_style(spec).path
+
+
+def style_label(spec: str) -> str:
+    """Short name for output file names and captions: the style name or the file's stem."""
+    return Path(spec).stem if is_path_like(spec) else spec
+
+
+def demo_content() -> Path:
+    """The bundled public-domain photo used by `nst demo` and the examples."""
+    return Path(str(resources.files("nst") / "assets" / "rocket.jpg"))
