@@ -118,12 +118,13 @@ class OptimizeStylizer:
         return torch.cat(outs)
 
 
-def make_stylizer(method: str, styles: Sequence[object], weights: Sequence[float] | None = None,
-                  **options: object) -> Stylizer:
-    """Build the Stylizer for `method` ("adain" or "optimize") from style names, paths or tensors.
+def make_stylizer(method: str, styles: Sequence[object], weights: Sequence[float] | None = None, *,
+                  model: str | None = None, engine: str = "torch", **options: object) -> Stylizer:
+    """Build the Stylizer for `method` ("adain", "optimize" or "net") from style names, paths or tensors.
 
-    `options` are fields of that method's options dataclass. The stylizer keeps the input size;
-    resize frames before calling it.
+    `options` are fields of that method's options dataclass. `model`/`engine` select a trained
+    network and its inference engine for "net". The stylizer keeps the input size; resize frames
+    before calling it.
     """
     from .api import _options, load_style
 
@@ -133,4 +134,6 @@ def make_stylizer(method: str, styles: Sequence[object], weights: Sequence[float
         return AdaINStylizer(tensors, weights, _options(AdaINOptions, options), name=name)
     if method == "optimize":
         return OptimizeStylizer(tensors, weights, _options(OptimizeOptions, options), name=name)
+    if method == "net":
+        raise OptionError("trained networks are not available yet")
     raise OptionError(f"unknown method '{method}'")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-from typing import Any, NoReturn
+from typing import Any, NoReturn, Sequence
 
 
 class Parser(argparse.ArgumentParser):
@@ -35,13 +35,20 @@ def positive_int(text: str) -> int:
     return v
 
 
-def add_method_options(p: argparse.ArgumentParser) -> None:
+def add_method_options(p: argparse.ArgumentParser,
+                       methods: Sequence[str] = ("auto", "optimize", "adain", "net")) -> None:
+    """Flags for choosing and tuning a stylisation method; defaults come from the options dataclasses."""
     from ..optimize import OptimizeOptions
     from ..stylizer import AdaINOptions
 
     o, a = OptimizeOptions(), AdaINOptions()
-    p.add_argument("--method", default="auto", choices=["auto", "optimize", "adain"],
-                   help="auto: the fastest good method (default); optimize: Gatys, slow, best quality; adain: one pass")
+    p.add_argument("--method", default="auto", choices=list(methods),
+                   help="auto: the fastest good method (default): a trained network for the style if one exists, "
+                   "else adain (one pass, any style); net: a trained network; optimize: Gatys, slow, best quality")
+    p.add_argument("--model", default=None,
+                   help="trained network checkpoint (.pt) or exported ONNX file to use (implies --method net)")
+    p.add_argument("--engine", choices=["torch", "onnxruntime", "opencv"], default="torch",
+                   help="inference engine for --method net")
     p.add_argument("--size", type=positive_int, default=None,
                    help=f"long side of the output in pixels (default {o.size}; aspect ratio kept)")
     p.add_argument("--preserve-color", choices=["luminance", "histogram"], default=None,
@@ -80,7 +87,7 @@ def method_options(args: argparse.Namespace, method: str) -> dict[str, Any]:
     from ..stylizer import AdaINOptions
 
     cls = OptimizeOptions if method == "optimize" else AdaINOptions
-    out = {}
+    out: dict[str, Any] = {}
     for f in dataclasses.fields(cls):
         if hasattr(args, f.name) and getattr(args, f.name) is not None:
             out[f.name] = getattr(args, f.name)
