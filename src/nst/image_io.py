@@ -182,8 +182,11 @@ def check_output_path(out: str | os.PathLike, inputs: list[Path] | tuple[Path, .
     parent = p.parent if str(p.parent) else Path(".")
     if not parent.is_dir():
         raise OutputError(f"{p}: directory {parent} does not exist")
-    if not os.access(parent, os.W_OK):
-        raise OutputError(f"{p}: directory {parent} is not writable")
+    try:  # really try: os.access says yes to root even on read-only file systems
+        with tempfile.TemporaryFile(dir=parent):
+            pass
+    except OSError:
+        raise OutputError(f"{p}: directory {parent} is not writable") from None
     return p
 
 

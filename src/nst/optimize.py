@@ -141,6 +141,20 @@ class GatysLoss(torch.nn.Module):
         return total, p
 
 
+#: Shortest image side VGG19 accepts here: four 2x poolings must leave at least 2 px for reflection padding.
+MIN_SIDE = 32
+
+
+def _vgg_sized(x: torch.Tensor) -> torch.Tensor:
+    """Upscale an image whose short side is below MIN_SIDE (a tiny or very wide style image)."""
+    h, w = x.shape[-2:]
+    if min(h, w) >= MIN_SIDE:
+        return x
+    k = MIN_SIDE / min(h, w)
+    return F.interpolate(x, size=(max(MIN_SIDE, round(h * k)), max(MIN_SIDE, round(w * k))), mode="bicubic",
+                         align_corners=False).clamp(0, 1)
+
+
 def _resize_to(x: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
     if tuple(x.shape[-2:]) == hw:
         return x
@@ -179,11 +193,13 @@ def _run_scale(x: torch.Tensor, loss_fn: GatysLoss, n_iter: int, opts: OptimizeO
 
 def optimize(content: torch.Tensor, styles: Sequence[torch.Tensor], opts: OptimizeOptions | None = None,
              style_blend: Sequence[float] | None = None, progress: ProgressCallback | None = None,
-             vgg: VGG19 | None = None) -> torch.Tensor:
+             vgg: VGG19 | None = None, init: torch.Tensor | None = None) -> torch.Tensor:
     """Stylise `content` (1x3xHxW, RGB [0,1], any size) with one or more style images.
 
     Returns a 1x3xhxw tensor whose long side is `opts.size`. Deterministic for a given seed,
     settings and machine. `progress` receives a Progress event after every iteration.
+    `init`, if given (1x3xh'xw', RGB [0,1], resized as needed), is the starting image instead of
+    `opts.init`: video warm start from the previous stylised frame (Ruder et al. 2016).
     """
     opts = opts or OptimizeOptions()
     opts.validate()
@@ -213,6 +229,11 @@ def optimize(content: torch.Tensor, styles: Sequence[torch.Tensor], opts: Optimi
         k = s / opts.size
         hws.append((max(1, round(final_hw[0] * k)), max(1, round(final_hw[1] * k))))
     hws.append(final_hw)
+    if min(final_hw) < MIN_SIDE:
+        raise OptionError(f"output {final_hw[1]}x{final_hw[0]} is too small: the short side must be at least "
+                          f"{MIN_SIDE} px (raise --size)")
+    keep = [i for i, hw in enumerate(hws) if min(hw) >= MIN_SIDE]  # coarse scales too small for VGG19 go
+    hws, iters = [hws[i] for i in keep], [iters[i] for i in keep]
     work = [n * h * w for n, (h, w) in zip(iters, hws)]
     total_work, done_work = float(sum(work)), 0.0
     steps_total, step = sum(iters), 0
@@ -221,11 +242,13 @@ def optimize(content: torch.Tensor, styles: Sequence[torch.Tensor], opts: Optimi
     for si, ((h, w), n_iter) in enumerate(zip(hws, iters)):
         c = _resize_to(content, (h, w))
         long_side = max(h, w)
-        st = [resize_long_side(s, max(16, round(long_side * opts.style_scale))) for s in styles]
+        st = [_vgg_sized(resize_long_side(s, max(MIN_SIDE, round(long_side * opts.style_scale)))) for s in styles]
         loss_fn = GatysLoss(vgg, c.contiguous(memory_format=fmt), [s.contiguous(memory_format=fmt) for s in st],
                             blend, opts)
         if x is None:
-            if opts.init == "content":
+            if init is not None:
+                x = _resize_to(init.to(device).float(), (h, w))
+            elif opts.init == "content":
                 x = c.clone()
             elif opts.init == "noise":
                 x = torch.rand(c.shape, generator=gen).to(device)
