@@ -40,19 +40,25 @@ def contact_sheet(tiles: Sequence[tuple[str, Image.Image]], tile: int = 256, col
         font: ImageFont.ImageFont | ImageFont.FreeTypeFont = ImageFont.load_default(size=font_px)
     except TypeError:  # Pillow < 10.1 has no sized default font
         font = ImageFont.load_default()
+    thumbs = []
+    for label, img in tiles:
+        t = img.copy()
+        t.thumbnail((tile, tile), Image.LANCZOS)
+        thumbs.append((label, t))
+    cell_h = max(t.height for _, t in thumbs)  # rows as tall as the tallest thumbnail, not square
     pad, label_h = 8, font_px + 10
-    sheet = Image.new("RGB", (cols * (tile + pad) + pad, rows * (tile + label_h + pad) + pad), "white")
+    sheet = Image.new("RGB", (cols * (tile + pad) + pad, rows * (cell_h + label_h + pad) + pad), "white")
     draw = ImageDraw.Draw(sheet)
-    for i, (label, img) in enumerate(tiles):
+    for i, (label, thumb) in enumerate(thumbs):
         r, c = divmod(i, cols)
-        thumb = img.copy()
-        thumb.thumbnail((tile, tile), Image.LANCZOS)
         x0 = pad + c * (tile + pad)
-        y0 = pad + r * (tile + label_h + pad)
-        sheet.paste(thumb, (x0 + (tile - thumb.width) // 2, y0 + (tile - thumb.height) // 2))
-        text = label if draw.textlength(label, font=font) <= tile else label[: max(1, tile // (font_px // 2 + 1))] + "…"
+        y0 = pad + r * (cell_h + label_h + pad)
+        sheet.paste(thumb, (x0 + (tile - thumb.width) // 2, y0 + (cell_h - thumb.height) // 2))
+        text = label
+        while draw.textlength(text, font=font) > tile and len(text) > 2:
+            text = text[:-2] + "…"
         tw = draw.textlength(text, font=font)
-        draw.text((x0 + (tile - tw) / 2, y0 + tile + 4), text, fill="black", font=font)
+        draw.text((x0 + (tile - tw) / 2, y0 + cell_h + 3), text, fill="black", font=font)
     return sheet
 
 

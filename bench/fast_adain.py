@@ -1,0 +1,80 @@
+"""AdaIN speed: nst's AdaINStylizer vs the naive baseline (bench/adain_baseline.py), side by side.
+
+    .venv/bin/python bench/fast_adain.py            # also called by bench/fast.py
+
+ms per image at 256, 512 and 1024 px (long side, 4:3), frames per second at 640x480, and how far
+nst's output is from the baseline's (max and mean absolute difference, RGB in [0, 1]).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from adain_baseline import NaiveAdaIN  # noqa: E402
+from results import best_time, stamp, table, write_section  # noqa: E402
+
+from nst.image_io import load_image, resize_long_side  # noqa: E402
+from nst.registry import demo_content, get_style  # noqa: E402
+from nst.stylizer import AdaINOptions, AdaINStylizer  # noqa: E402
+
+TOLERANCE = 0.02  # mean absolute difference allowed vs the naive fp32 output
+
+
+def frame(h: int, w: int) -> torch.Tensor:
+    """The bundled photo resized (and centre-cropped) to exactly h x w."""
+    x = load_image(demo_content())
+    k = max(h / x.shape[2], w / x.shape[3])
+    x = torch.nn.functional.interpolate(x, size=(round(x.shape[2] * k + 0.5), round(x.shape[3] * k + 0.5)),
+                                        mode="bicubic", antialias=True).clamp(0, 1)
+    top, left = (x.shape[2] - h) // 2, (x.shape[3] - w) // 2
+    return x[..., top:top + h, left:left + w].contiguous()
+
+
+def run(write: bool = True, style_name: str = "the_scream") -> str:
+    torch.manual_seed(0)
+    style = resize_long_side(load_image(get_style(style_name).path), 512)
+    naive = NaiveAdaIN()
+    ours = AdaINStylizer([style], opts=AdaINOptions(style_size=512, device="cpu"))
+    rows = []
+    for long_side in (256, 512, 1024):
+        x = frame(long_side * 3 // 4, long_side)
+        reps = 3 if long_side < 1024 else 2
+        t_naive = best_time(lambda: naive(x, style), repeat=reps)  # noqa: B023
+        t_ours = best_time(lambda: ours(x), repeat=reps)  # noqa: B023
+        rows.append([f"{long_side}x{long_side * 3 // 4}", f"{t_naive * 1000:.0f}", f"{t_ours * 1000:.0f}",
+                     f"{t_naive / t_ours:.2f}x"])
+    x = frame(480, 640)
+    t_naive = best_time(lambda: naive(x, style), repeat=5)
+    t_content_only = best_time(lambda: naive.decoder(naive.encoder(x)), repeat=5)
+    t_ours = best_time(lambda: ours(x), repeat=5)
+    ref, out = naive(x, style), ours(x)
+    diff = (ref - out).abs()
+    fps_rows = [["naive (fp32, NCHW, style encoded per call)", f"{1 / t_naive:.2f}", "1.00x"],
+                ["naive encoder+decoder only (no style, no AdaIN)", f"{1 / t_content_only:.2f}",
+                 f"{t_naive / t_content_only:.2f}x"],
+                ["nst AdaINStylizer (style cached, channels_last)", f"{1 / t_ours:.2f}", f"{t_naive / t_ours:.2f}x"]]
+    ok = diff.mean().item() <= TOLERANCE
+    body = (
+        "`python bench/fast_adain.py` (style: the_scream encoded at 512 px; content: the bundled photo).\n\n"
+        "ms per image (long side x 3/4):\n\n"
+        + table(["size", "naive ms", "nst ms", "speed-up"], rows)
+        + "\n\nFrames per second at 640x480:\n\n"
+        + table(["AdaIN at 640x480", "fps", "vs naive"], fps_rows)
+        + f"\n\nOutput vs the naive fp32 baseline at 640x480: max abs difference {diff.max().item():.4f}, "
+        f"mean {diff.mean().item():.5f} (tolerance: mean <= {TOLERANCE}; {'met' if ok else 'NOT met'}). "
+        f"Target >= 2x the naive baseline: {'met' if t_naive / t_ours >= 2 else 'NOT met'} "
+        f"({t_naive / t_ours:.2f}x).\n\n{stamp()}"
+    )
+    print(body)
+    if write:
+        write_section("AdaIN (fast, any style)", body)
+    return body
+
+
+if __name__ == "__main__":
+    run(write="--no-write" not in sys.argv)
