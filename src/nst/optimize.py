@@ -37,7 +37,7 @@ class OptimizeOptions:
     """Settings for `optimize`; the CLI derives its flags and defaults from these fields."""
 
     size: int = 512                     # long side of the output, pixels
-    iterations: int = 200               # iterations at the full-size scale
+    iterations: int = 80                # iterations at the full-size scale
     content_weight: float = 1.0
     style_weight: float = 3e6
     tv_weight: float = 10.0
@@ -50,7 +50,7 @@ class OptimizeOptions:
     style_scale: float = 1.0
     multiscale: bool = True             # coarse-to-fine schedule
     min_size: int = 128                 # long side of the first scale
-    coarse_iterations: int = 200        # iterations at each scale below full size
+    coarse_iterations: int = 100        # iterations at each scale below full size
     preserve_color: str | None = None   # None | luminance | histogram
     precision: str = "auto"             # auto | fp32 | bf16 (auto: bf16 only where the hardware has it)
     channels_last: bool = True
@@ -211,7 +211,7 @@ def optimize(content: torch.Tensor, styles: Sequence[torch.Tensor], opts: Optimi
     use_bf16 = opts.precision == "bf16" and bf16_supported(device)
     vgg = vgg if vgg is not None else get_vgg(device)
     fmt = torch.channels_last if opts.channels_last else torch.contiguous_format
-    vgg = vgg.to(device=device, memory_format=fmt)
+    vgg = vgg.to(device=device, memory_format=fmt)  # type: ignore[call-overload]
 
     gen = torch.Generator().manual_seed(opts.seed)
     torch.manual_seed(opts.seed)
@@ -222,7 +222,7 @@ def optimize(content: torch.Tensor, styles: Sequence[torch.Tensor], opts: Optimi
 
     sizes = scale_sizes(opts.size, opts.min_size, opts.multiscale)
     final = resize_long_side(content, opts.size)
-    final_hw = tuple(final.shape[-2:])
+    final_hw = (int(final.shape[-2]), int(final.shape[-1]))
     iters = [opts.coarse_iterations] * (len(sizes) - 1) + [opts.iterations]
     hws = []
     for s in sizes[:-1]:

@@ -84,9 +84,9 @@ def add_method_options(p: argparse.ArgumentParser,
 def method_options(args: argparse.Namespace, method: str) -> dict[str, Any]:
     """Pick the fields of the chosen method's options dataclass from parsed args."""
     from ..optimize import OptimizeOptions
-    from ..stylizer import AdaINOptions
+    from ..stylizer import AdaINOptions, NetOptions
 
-    cls = OptimizeOptions if method == "optimize" else AdaINOptions
+    cls = OptimizeOptions if method == "optimize" else NetOptions if method == "net" else AdaINOptions
     out: dict[str, Any] = {}
     for f in dataclasses.fields(cls):
         if hasattr(args, f.name) and getattr(args, f.name) is not None:
@@ -101,7 +101,7 @@ class Bar:
         from tqdm import tqdm
 
         self.bar = tqdm(total=100, desc=desc, unit="%", disable=not enabled, dynamic_ncols=True,
-                        bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining} {postfix}")
+                        bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}{postfix}")
 
     def __call__(self, ev: Any) -> None:
         self.bar.n = round(100 * ev.done / ev.total, 1)
