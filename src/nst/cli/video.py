@@ -1,0 +1,225 @@
+"""`nst video` (stylise a video file, resumable) and `nst frames2video` (folder of frames -> video)."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+import warnings
+from pathlib import Path
+from typing import Any, Iterator
+
+from .common import add_method_options, floats, method_options, positive_int
+
+
+def _time(text: str) -> float:
+    """Seconds as 12.5, 1:30 or 1:02:03.5."""
+    try:
+        parts = [float(p) for p in text.split(":")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds or [hh:]mm:ss, got '{text}'") from None
+    if not 1 <= len(parts) <= 3 or any(p < 0 for p in parts) or any(p != p or p == float("inf") for p in parts):
+        raise argparse.ArgumentTypeError(f"expected seconds or [hh:]mm:ss, got '{text}'")
+    v = 0.0
+    for p in parts:
+        v = v * 60 + p
+    return v
+
+
+def _positive_time(text: str) -> float:
+    v = _time(text)
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got '{text}'")
+    return v
+
+
+def _rate(text: str) -> str:
+    """A frame rate: 24, 29.97 or 30000/1001 (kept as text; nst.video parses it exactly)."""
+    from fractions import Fraction
+
+    try:
+        ok = Fraction(text) > 0
+    except (ValueError, ZeroDivisionError):
+        ok = False
+    if not ok:
+        raise argparse.ArgumentTypeError(f"expected a positive frame rate like 24, 29.97 or 30000/1001, got '{text}'")
+    return text
+
+
+def add_parsers(sub: Any) -> None:
+    from ..video import VideoOptions
+
+    o = VideoOptions()
+    formats = "mp4 (H.264), mkv (H.264), webm (VP9) or gif, by extension"
+    pv = sub.add_parser(
+        "video", help="stylise a video file (keeps its length, frame rate and sound; resumable)",
+        description="Stylise every frame of a video file. The result has the source's frame timing and sound. "
+        "An interrupted run continues where it stopped when the same command is run again "
+        "(work files in OUT.nst-work/ next to the output, removed on success).")
+    pv.add_argument("input", help="video file (anything FFmpeg reads: mp4, mov, mkv, webm, avi, ...)")
+    pv.add_argument("-o", "--output", required=True, help=f"output file: {formats}")
+    pv.add_argument("--style", action="append", required=True,
+                    help="style image path or bundled style name (see `nst styles`); repeat to blend")
+    pv.add_argument("--style-weights", type=floats, default=None, help="blend weights, e.g. 0.7,0.3")
+    pv.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    pv.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    add_method_options(pv)
+    g = pv.add_argument_group("video")
+    g.add_argument("--start", type=_time, default=o.start, help="start at this time (seconds or [hh:]mm:ss)")
+    g.add_argument("--duration", type=_positive_time, default=o.duration, help="process this many seconds")
+    g.add_argument("--max-frames", type=positive_int, default=o.max_frames, help="stop after N frames")
+    g.add_argument("--batch", type=positive_int, default=o.batch, help=f"frames per stylizer call (default {o.batch})")
+    g.add_argument("--frames-dir", default=None,
+                   help="also save every stylised frame here as frame_000001.png, frame_000002.png, ...")
+    g.add_argument("--crf", type=int, default=o.crf, help="encoder quality, lower is better "
+                   "(default 18 for H.264, 32 for VP9)")
+    g.add_argument("--warm-iterations", type=positive_int, default=None,
+                   help="optimize: iterations for each frame after the first, which starts from the previous "
+                   "stylised frame (default: a quarter of --iterations)")
+    pv.set_defaults(func=cmd_video)
+
+    pf = sub.add_parser(
+        "frames2video", help="join a folder of frames into a video (natural order: frame2 before frame10)",
+        description="Assemble the images in a folder into a video, ordered by the numbers in their names "
+        "(frame2 before frame10), optionally with the sound of another file.")
+    pf.add_argument("folder", help="folder of images (png, jpg, bmp, tif, webp)")
+    pf.add_argument("-o", "--output", required=True, help=f"output file: {formats}")
+    pf.add_argument("--fps", type=_rate, required=True, help="frame rate, e.g. 24, 29.97 or 30000/1001")
+    pf.add_argument("--audio-from", default=None, help="take the sound from this file (e.g. the original video)")
+    pf.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    pf.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    pf.set_defaults(func=cmd_frames2video)
+
+
+class FrameBar:
+    """Renders frame-counting Progress events as a tqdm bar: frames, fps and ETA."""
+
+    def __init__(self, enabled: bool, desc: str) -> None:
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=None, desc=desc, unit="frame", disable=not enabled, dynamic_ncols=True,
+                        file=sys.stderr)
+        self.started = False
+
+    def __call__(self, ev: Any) -> None:
+        if not self.started:  # the first event may say where a resumed run starts
+            self.started = True
+            self.bar.reset(total=int(ev.total) or None)
+            self.bar.n = self.bar.initial = int(ev.done)
+        if ev.total and int(ev.total) != self.bar.total:
+            self.bar.total = int(ev.total)
+        if ev.info:
+            self.bar.set_postfix_str(ev.info, refresh=False)
+        self.bar.update(int(ev.done) - self.bar.n)
+
+    def write(self, text: str) -> None:
+        self.bar.write(text, file=sys.stderr)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+@contextlib.contextmanager
+def _warnings_to(bar: FrameBar) -> Iterator[None]:
+    """Show the library's VideoWarnings as one-line `nst: warning: ...` messages."""
+    from ..video import VideoWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", VideoWarning)
+
+        def show(message: Any, category: Any, *args: Any, **kwargs: Any) -> None:
+            if issubclass(category, VideoWarning):
+                bar.write(f"nst: warning: {message}")
+            else:
+                print(warnings.formatwarning(message, category, *args, **kwargs), file=sys.stderr, end="")
+
+        warnings.showwarning = show
+        yield
+
+
+def _style_identity(spec: str) -> Any:
+    """What decides a style for the resume manifest: a bundled name, or a file and its mtime/size."""
+    from ..registry import is_path_like, resolve_style
+
+    if is_path_like(spec):
+        p = Path(resolve_style(spec))
+        st = p.stat()
+        return {"path": str(p.resolve()), "bytes": st.st_size, "mtime_ns": st.st_mtime_ns}
+    return spec
+
+
+def _model_identity(model: str | None) -> Any:
+    if not model:
+        return None
+    p = Path(model)
+    if p.is_file():
+        st = p.stat()
+        return {"path": str(p.resolve()), "bytes": st.st_size, "mtime_ns": st.st_mtime_ns}
+    return model
+
+
+def cmd_video(args: argparse.Namespace) -> int:
+    from ..api import resolve_method
+    from ..image_io import check_output_path
+    from ..stylizer import make_stylizer
+    from ..video import VIDEO_FORMATS, VideoOptions, probe, stylize_video, work_dir_for
+
+    info = probe(args.input)  # bad input and a bad output path fail here, before weights load
+    check_output_path(args.output, [info.path], args.overwrite, VIDEO_FORMATS)
+    method = "net" if args.model else resolve_method(args.method, args.style)  # --model implies net
+    options = method_options(args, method)
+    options.pop("size", None)  # frames are resized before the stylizer sees them
+    size = args.size if args.size is not None else VideoOptions().size
+    opts = VideoOptions(size=size, start=args.start, duration=args.duration, max_frames=args.max_frames,
+                        batch=args.batch, frames_dir=args.frames_dir, crf=args.crf)
+    opts.validate(info)  # before the weights load
+    stylizer = make_stylizer(method, args.style, args.style_weights, model=args.model, engine=args.engine, **options)
+    if method == "optimize":
+        stylizer.warm_start = True  # type: ignore[attr-defined]
+        stylizer.warm_iterations = args.warm_iterations  # type: ignore[attr-defined]
+    settings = {"method": method, "styles": [_style_identity(s) for s in args.style],
+                "style_weights": args.style_weights, "options": options, "model": _model_identity(args.model),
+                "engine": args.engine, "warm_iterations": args.warm_iterations}
+
+    rotation = f", rotated {info.rotation} deg" if info.rotation else ""
+    print(f"{info.path.name}: {info.width}x{info.height}{rotation}, {float(info.fps):.3g} fps, "
+          f"{info.duration or 0:.2f} s, {'sound ' + info.audio if info.audio else 'no sound'}; method {method}",
+          file=sys.stderr)
+    bar = FrameBar(not args.quiet and sys.stderr.isatty(), method)
+    try:
+        with _warnings_to(bar):
+            r = stylize_video(info.path, args.output, stylizer, opts, settings=settings, overwrite=args.overwrite,
+                              progress=bar)
+    except KeyboardInterrupt:
+        bar.close()
+        if work_dir_for(args.output).exists():
+            print(f"nst: stopped; run the same command again to continue (work files in "
+                  f"{work_dir_for(args.output)})", file=sys.stderr)
+        raise
+    finally:
+        bar.close()
+    fps = r.stylized / r.seconds if r.seconds > 0 else 0.0
+    resumed = f", {r.resumed_from} reused from an interrupted run" if r.resumed_from else ""
+    print(f"wrote {r.output}: {r.frames} frames, {r.duration:.2f} s, {r.width}x{r.height} at {float(r.fps):.3g} fps, "
+          f"{'sound ' + r.audio if r.audio else 'no sound'}")
+    print(f"{r.stylized} frames stylised{resumed} in {r.seconds:.1f} s ({fps:.2f} fps average, "
+          f"stylizer {r.stylize_seconds:.1f} s)")
+    if r.frames_dir is not None:
+        print(f"frames saved in {r.frames_dir}{os.sep}")
+    return 0
+
+
+def cmd_frames2video(args: argparse.Namespace) -> int:
+    from ..video import frames_to_video
+
+    bar = FrameBar(not args.quiet and sys.stderr.isatty(), "frames2video")
+    try:
+        with _warnings_to(bar):
+            r = frames_to_video(args.folder, args.output, args.fps, args.audio_from, overwrite=args.overwrite,
+                                progress=bar)
+    finally:
+        bar.close()
+    print(f"wrote {r.output}: {r.frames} frames, {r.duration:.2f} s, {r.width}x{r.height} at {float(r.fps):.4g} fps, "
+          f"{'sound ' + r.audio if r.audio else 'no sound'} in {r.seconds:.1f} s")
+    return 0
