@@ -17,3 +17,7 @@ class OutputError(NSTError):
 
 class OptionError(NSTError, ValueError):
     """An option has a value outside its allowed set or range."""
+
+
+class DisplayError(NSTError):
+    """No window can be opened (no display, or an OpenCV build without GUI support)."""

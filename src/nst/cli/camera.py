@@ -1,0 +1,131 @@
+"""`nst camera`: live stylisation of a webcam, a video file or a stream, in a window or recorded."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from .common import positive_int
+
+
+def _positive_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got '{text}'") from None
+    if not v > 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return v
+
+
+def add_parsers(sub: Any) -> None:
+    from ..camera import KEY_HELP, CameraOptions
+    from ..stylizer import AdaINOptions
+
+    o, a = CameraOptions(), AdaINOptions()
+    p = sub.add_parser(
+        "camera", help="live style transfer from a webcam, video file or stream",
+        description="Stylise a live source frame by frame and show it in a window (keys: " + KEY_HELP + "), "
+        "or record it with --no-window -o OUT.mp4. Always works on the newest camera frame, skipping stale ones.")
+    p.add_argument("--source", default="0",
+                   help="camera number (default 0), video file or stream URL (rtsp://, http://...)")
+    p.add_argument("--styles", default="all",
+                   help="comma-separated style names or image paths to cycle through, or 'all' (default)")
+    p.add_argument("--method", default="auto", choices=["auto", "adain", "net"],
+                   help="auto: a trained network for a style if one exists, else adain")
+    p.add_argument("--model", default=None,
+                   help="a trained network (.pt or .onnx) to use instead of --styles (implies --method net)")
+    p.add_argument("--engine", choices=["torch", "onnxruntime", "opencv"], default="torch",
+                   help="inference engine for --method net")
+    p.add_argument("--size", type=positive_int, default=o.size,
+                   help=f"long side of the stylised frames in pixels (default {o.size}; smaller is faster)")
+    p.add_argument("--strength", type=float, default=o.strength,
+                   help="starting strength for adain, 0 = photo, 1 = full style (+/- keys change it)")
+    p.add_argument("--style-size", type=positive_int, default=a.style_size, help="long side styles are encoded at")
+    p.add_argument("--preserve-color", choices=["luminance", "histogram"], default=None,
+                   help="keep the camera's colours")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: CUDA when present, else CPU)")
+    p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default=a.precision)
+    g = p.add_argument_group("window and recording")
+    g.add_argument("--no-window", dest="window", action="store_false",
+                   help="headless: no window (works with opencv-python-headless); use with -o to record")
+    g.add_argument("-o", "--output", default=None, help="record the stylised stream to this video file (.mp4)")
+    g.add_argument("--overwrite", action="store_true", help="replace an existing output file")
+    g.add_argument("--max-frames", type=positive_int, default=o.max_frames, help="stop after N source frames")
+    g.add_argument("--duration", type=_positive_float, default=o.duration,
+                   help="stop after S seconds (wall clock for cameras and streams, video time for files)")
+    g.add_argument("--realtime", action="store_true",
+                   help="play a video file at its own frame rate like a camera, skipping frames the stylizer "
+                   "cannot keep up with (default for files: every frame, as fast as possible)")
+    g.add_argument("--compare", action="store_true", help="start side by side with the original (key c)")
+    g.add_argument("--no-overlay", dest="overlay", action="store_false", help="no style name / fps text")
+    g.add_argument("--snapshot-dir", default=str(o.snapshot_dir), help="where key s saves PNG snapshots")
+    # Testing aid: press keys at given source frames, e.g. "30:n,60:n,90:s" (also works with a window).
+    g.add_argument("--keys", default=None, help=argparse.SUPPRESS)
+    g.add_argument("-q", "--quiet", action="store_true", help="no status line")
+    p.set_defaults(func=cmd_camera)
+
+
+def cmd_camera(args: argparse.Namespace) -> int:
+    from ..camera import KEY_HELP, CameraEvent, CameraOptions, OpenCVWindow, StyleBank, open_source, parse_key_schedule
+    from ..examine import parse_styles
+    from ..image_io import check_output_path
+    from ..video import VIDEO_FORMATS
+
+    opts = CameraOptions(size=args.size, realtime=True if args.realtime else None, max_frames=args.max_frames,
+                         duration=args.duration, overlay=args.overlay, compare=args.compare,
+                         strength=args.strength, snapshot_dir=args.snapshot_dir)
+    opts.validate()
+    keys = parse_key_schedule(args.keys) if args.keys else None
+    out = Path(args.output) if args.output else None
+    source_path = Path(args.source)
+    if out is not None:
+        inputs = [source_path] if source_path.exists() else []
+        check_output_path(out, inputs, args.overwrite, formats=VIDEO_FORMATS)
+    specs = parse_styles(args.styles) if args.model is None else []
+    window = OpenCVWindow() if args.window else None  # fails fast, before anything slow
+    try:
+        options: dict[str, Any] = {"style_size": args.style_size, "strength": args.strength,
+                                   "preserve_color": args.preserve_color, "precision": args.precision,
+                                   "device": args.device}
+        bank = StyleBank.from_specs(specs, args.method, model=args.model, engine=args.engine, **options)
+        source = open_source(args.source)
+    except BaseException:
+        if window is not None:
+            window.close()
+        raise
+    status = not args.quiet and sys.stderr.isatty()
+    print(f"camera: {source.name} {source.width}x{source.height} @ {source.fps:g} fps; {len(bank)} style(s); "
+          + (f"keys: {KEY_HELP}" if args.window else "headless" + (f", recording to {out}" if out else "")))
+    if not args.window and out is None and opts.max_frames is None and opts.duration is None:
+        print("camera: no -o: nothing is recorded; stop with Ctrl-C")
+
+    def report(ev: CameraEvent) -> None:
+        if ev.kind == "frame":
+            if status:
+                print(f"\rframe {ev.frame}  {ev.style}  {ev.fps:.1f} fps  dropped {ev.dropped}   ", end="",
+                      file=sys.stderr, flush=True)
+            return
+        if status:
+            print("\r\033[K", end="", file=sys.stderr, flush=True)  # clear the status line
+        if ev.kind == "style":
+            print(f"frame {ev.frame}: style {ev.detail}")
+        elif ev.kind == "snapshot":
+            print(f"frame {ev.frame}: snapshot {ev.detail}")
+        elif ev.kind in ("compare", "strength"):
+            print(f"frame {ev.frame}: {ev.kind} {ev.detail}")
+
+    from ..camera import run_camera
+
+    stats = run_camera(source, bank, opts, window=window, record=out, keys=keys, on_event=report)
+    if status:
+        print(file=sys.stderr)
+    share = stats.loop_fps / stats.stylize_fps if stats.stylize_fps else 0.0
+    print(f"{stats.frames_processed} frames stylised at {stats.width}x{stats.height}, {stats.frames_dropped} stale "
+          f"skipped, in {stats.seconds:.1f} s: {stats.loop_fps:.2f} fps ({100 * share:.0f}% of the time in the "
+          f"stylizer); stopped by {stats.stopped_by}")
+    if out is not None:
+        print(f"wrote {out} ({stats.frames_written} frames)" if stats.frames_written else "nothing recorded")
+    return 0  # Ctrl-C is a normal way to stop a live view or recording (the recording is kept)
