@@ -71,15 +71,29 @@ CLIP_FRAMES, CLIP_FPS, CLIP_W, CLIP_H, CLIP_RATE = 48, 24, 160, 120, 44100
 
 
 def clip_frame(i: int, n: int = CLIP_FRAMES, w: int = CLIP_W, h: int = CLIP_H) -> np.ndarray:
-    """Frame i of a generated clip: its colour runs from orange (i=0) to blue (i=n-1), a marker that
-    survives stylisation with preserved colour (YIQ chroma); a red square marks the top-left corner
-    and a soft texture gives a stylizer something to work on."""
+    """Frame i of a generated clip, with two markers of i: its colour runs from orange (i=0) to blue
+    (i=n-1), which survives stylisation with preserved colour (YIQ chroma), and a dark 3-pixel bar
+    moves left to right (`bar_x`), which survives lossy encoding exactly. A red square marks the
+    top-left corner and a soft texture gives a stylizer something to work on."""
     k = i / max(1, n - 1)
     y, x = np.mgrid[0:h, 0:w].astype(np.float32)
     tex = 12.0 * np.sin(x / 5.0) * np.cos(y / 7.0)
     img = np.stack([200 - 140 * k + tex, 128 + tex, 60 + 140 * k + tex], axis=2)
+    bx = bar_x(i, n, w)
+    img[16:, bx - 1:bx + 2] = 10
     img[:12, :12] = [255, 0, 0]
     return np.clip(img + 0.5, 0, 255).astype(np.uint8)
+
+
+def bar_x(i: int, n: int = CLIP_FRAMES, w: int = CLIP_W) -> int:
+    """Centre column of frame i's moving bar."""
+    return 10 + round(i * (w - 20) / max(1, n - 1))
+
+
+def find_bar(frame: np.ndarray) -> int:
+    """Centre column of the darkest 3-pixel-wide vertical band below the corner square."""
+    cols = frame[16:].astype(np.float64).mean(axis=(0, 2))
+    return int(np.argmin(np.convolve(cols, np.ones(3) / 3, mode="same")))
 
 
 def make_clip(path: Path, n: int = CLIP_FRAMES, fps: int = CLIP_FPS, w: int = CLIP_W, h: int = CLIP_H,

@@ -17,7 +17,7 @@ from .progress import ProgressCallback
 from .registry import get_style, resolve_style
 from .stylizer import AdaINOptions, AdaINStylizer
 
-METHODS = ("auto", "optimize", "adain")
+METHODS = ("auto", "optimize", "adain", "net")
 StyleLike = Union[ImageLike, Sequence[ImageLike]]
 
 
@@ -35,6 +35,11 @@ def resolve_method(method: str, styles: Sequence[ImageLike]) -> str:
         raise OptionError(f"unknown method '{method}' (use {', '.join(METHODS)})")
     if method != "auto":
         return method
+    if len(styles) == 1 and isinstance(styles[0], str):
+        from .stylizer import get_model_path
+
+        if get_model_path(styles[0]) is not None:
+            return "net"
     return "adain"
 
 
@@ -48,12 +53,34 @@ def _options(cls: type, options: dict[str, Any]) -> Any:
 
 def stylize_tensor(content: torch.Tensor, styles: Sequence[torch.Tensor], method: str = "auto",
                    style_weights: Sequence[float] | None = None, progress: ProgressCallback | None = None,
-                   **options: Any) -> torch.Tensor:
-    """Tensor version of `stylize`: 1x3xHxW in, 1x3xhxw out (long side = options['size'], default 512)."""
-    method = resolve_method(method, styles)
+                   style_names: Sequence[object] | None = None, **options: Any) -> torch.Tensor:
+    """Tensor version of `stylize`: 1x3xHxW in, 1x3xhxw out (long side = options['size'], default 512).
+
+    For method "net", `options` may hold `model` (checkpoint/ONNX path) and `engine`; without a model
+    the shipped network of the single bundled style in `style_names` is used.
+    """
+    method = resolve_method(method, list(style_names) if style_names else styles)  # type: ignore[arg-type]
     if method == "optimize":
         opts = _options(OptimizeOptions, options)
         return optimize(content, styles, opts, style_weights, progress=progress)
+    if method == "net":
+        from .stylizer import NetOptions, NetStylizer, get_model_path
+
+        model = options.pop("model", None)
+        engine = options.pop("engine", "torch")
+        if model is None:
+            names = [s for s in style_names if isinstance(s, str)] if style_names else []
+            path = get_model_path(names[0]) if len(names) == 1 else None
+            if path is None:
+                from .zoo import shipped_models
+
+                raise OptionError(f"no trained network for {'+'.join(str(n) for n in names) or 'this style'} "
+                                  f"(styles with one: {', '.join(shipped_models()) or 'none'}); use --method "
+                                  "adain, --model PATH, or train one with `nst train`")
+            model = str(path)
+        size = options.pop("size", 512)
+        nopts = _options(NetOptions, options)
+        return NetStylizer(str(model), engine, nopts)(resize_long_side(content, size))
     aopts = _options(AdaINOptions, options)
     x = resize_long_side(content, aopts.size)
     return AdaINStylizer(styles, style_weights, aopts)(x)
@@ -67,16 +94,18 @@ def stylize(content: ImageLike, style: StyleLike, method: str = "auto", *,
     content: a path, PIL image, HxWxC numpy array (uint8/uint16/float in [0, 1]) or tensor.
     style: the same, or a bundled style's name (see `nst.list_styles()`), or a list of them;
         `style_weights` blends several styles (non-negative, normalised to sum 1).
-    method: "auto" (fastest good method), "adain" or "optimize" (Gatys; slow, best quality).
+    method: "auto" (fastest good method: a shipped network for a single bundled style, else adain),
+        "net" (a trained network: model=PATH, engine="torch"|"onnxruntime"|"opencv"), "adain" or
+        "optimize" (Gatys; slow, best quality).
     options: fields of OptimizeOptions or AdaINOptions (e.g. size=512, iterations=300, strength=0.8).
     progress: called with nst.Progress events (the library never prints).
     """
-    styles_in = list(style) if isinstance(style, (list, tuple)) else [style]
+    styles_in: list[ImageLike] = list(style) if isinstance(style, (list, tuple)) else [style]  # type: ignore[list-item]
     if not styles_in:
         raise OptionError("at least one style is needed")
     c = load_image(content)
     s = [load_style(x) for x in styles_in]
-    return tensor_to_pil(stylize_tensor(c, s, method, style_weights, progress, **options))
+    return tensor_to_pil(stylize_tensor(c, s, method, style_weights, progress, style_names=styles_in, **options))
 
 
 def list_styles() -> list[str]:

@@ -7,7 +7,9 @@ returns N x 3 x H x W RGB [0, 1] at the same size.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol, Sequence
 
 import torch
@@ -98,10 +100,18 @@ class AdaINStylizer:
 
 class OptimizeStylizer:
     """Gatys optimisation per frame. With `warm_start`, each frame starts from the previous result
-    (Ruder et al. 2016's simple variant, without optical flow) and needs fewer iterations."""
+    (Ruder et al. 2016's simple variant, without optical flow) and needs fewer iterations.
+
+    Warm-started frames run `warm_iterations` (default a quarter of `iterations`) at full size
+    only: the previous result already has the coarse structure that the coarse scales would
+    build. The first frame (no previous result) runs the full schedule. `previous` holds the last
+    result rounded to 8 bits (1x3xHxW), so a video resumed from saved PNG frames continues
+    exactly as an uninterrupted run would.
+    """
 
     def __init__(self, styles: Sequence[torch.Tensor], weights: Sequence[float] | None = None,
-                 opts: OptimizeOptions | None = None, name: str = "optimize") -> None:
+                 opts: OptimizeOptions | None = None, name: str = "optimize", warm_start: bool = False,
+                 warm_iterations: int | None = None) -> None:
         self.opts = opts or OptimizeOptions()
         self.opts.validate()
         self.name = name
@@ -109,13 +119,74 @@ class OptimizeStylizer:
         self.styles = list(styles)
         self.weights = weights
         self.progress = None
+        self.warm_start = warm_start
+        self.warm_iterations = warm_iterations
+        self.previous: torch.Tensor | None = None
 
     def __call__(self, frames: torch.Tensor) -> torch.Tensor:
         outs = []
         for f in frames:
-            opts = OptimizeOptions(**{**self.opts.__dict__, "size": max(f.shape[-2:])})
-            outs.append(optimize(f[None], self.styles, opts, self.weights, progress=self.progress))
+            size = max(f.shape[-2:])
+            init = self.previous if self.warm_start else None
+            if init is not None and init.shape[-2:] == f.shape[-2:]:
+                n = self.warm_iterations or max(1, self.opts.iterations // 4)
+                opts = dataclasses.replace(self.opts, size=size, iterations=n, multiscale=False)
+            else:
+                init, opts = None, dataclasses.replace(self.opts, size=size)
+            out = optimize(f[None], self.styles, opts, self.weights, progress=self.progress, init=init)
+            if self.warm_start:
+                out = (out.clamp(0, 1) * 255.0 + 0.5).floor() / 255.0  # what a saved frame keeps
+                self.previous = out
+            outs.append(out)
         return torch.cat(outs)
+
+
+@dataclass
+class NetOptions:
+    """Settings for the trained-network method (Johnson et al. 2016); see nst.zoo for the engines."""
+
+    size: int | None = None             # unused by the network itself (callers resize); kept for the API
+    preserve_color: str | None = None   # None | luminance
+    precision: str = "auto"             # auto | fp32 | bf16 (torch engine only)
+    device: str | None = None
+
+    def validate(self) -> None:
+        if self.preserve_color not in (None, "luminance"):
+            raise OptionError("trained networks support --preserve-color luminance only")
+        if self.precision not in ("auto", "fp32", "bf16"):
+            raise OptionError(f"--precision must be auto, fp32 or bf16, not '{self.precision}'")
+
+
+class NetStylizer:
+    """A trained feed-forward network on one of the engines of `nst.zoo` (torch, onnxruntime, opencv).
+
+    `model`: a checkpoint (.pt), an exported .onnx file, or a bundled style name with a shipped
+    network. N x 3 x H x W RGB [0, 1] in, same size out (any H, W: the engines pad to a multiple of 4).
+    """
+
+    def __init__(self, model: str, engine: str = "torch", opts: NetOptions | None = None) -> None:
+        from .zoo import make_runner
+
+        self.opts = opts or NetOptions()
+        self.opts.validate()
+        self.engine = engine
+        self.device = pick_device(self.opts.device) if engine == "torch" else torch.device("cpu")
+        self.run, self.name = make_runner(model, engine, self.opts.device, self.opts.precision)
+
+    def __call__(self, frames: torch.Tensor) -> torch.Tensor:
+        out = self.run(frames)
+        if self.opts.preserve_color == "luminance":
+            out = L.luminance_transfer(out, frames.to(out.device))
+        return out
+
+
+def get_model_path(style: str) -> "Path | None":
+    """The shipped network file of a bundled style name, or None (paths and unknown names: None)."""
+    from .registry import is_path_like, styles
+
+    if is_path_like(style) or style not in styles():
+        return None
+    return styles()[style].model_path
 
 
 def make_stylizer(method: str, styles: Sequence[object], weights: Sequence[float] | None = None, *,
@@ -128,12 +199,17 @@ def make_stylizer(method: str, styles: Sequence[object], weights: Sequence[float
     """
     from .api import _options, load_style
 
-    tensors = [s if isinstance(s, torch.Tensor) else load_style(s) for s in styles]  # type: ignore[arg-type]
     name = "+".join(str(s) for s in styles if not isinstance(s, torch.Tensor)) or method
+    if method == "net":  # the network carries its style: no style image is read
+        if model is None:
+            if len(styles) != 1 or isinstance(styles[0], torch.Tensor) or get_model_path(str(styles[0])) is None:
+                raise OptionError("method 'net' needs --model PATH or a single bundled style with a trained "
+                                  "network (see `nst styles`)")
+            model = str(get_model_path(str(styles[0])))
+        return NetStylizer(model, engine, _options(NetOptions, options))
+    tensors = [s if isinstance(s, torch.Tensor) else load_style(s) for s in styles]  # type: ignore[arg-type]
     if method == "adain":
         return AdaINStylizer(tensors, weights, _options(AdaINOptions, options), name=name)
     if method == "optimize":
         return OptimizeStylizer(tensors, weights, _options(OptimizeOptions, options), name=name)
-    if method == "net":
-        raise OptionError("trained networks are not available yet")
     raise OptionError(f"unknown method '{method}'")

@@ -14,7 +14,7 @@ from ..errors import NSTError
 from .common import Parser
 
 # Subcommand modules, in the order their commands appear in `nst --help`.
-COMMAND_MODULES = ["image"]
+COMMAND_MODULES = ["image", "video", "camera", "train"]
 
 
 def build_parser() -> Parser:

@@ -59,11 +59,14 @@ def cmd_image(args: argparse.Namespace) -> int:
     content = Path(args.content)
     out = Path(args.output) if args.output else default_output(args.content, args.style)
     c = load_image(content)
-    styles = [load_style(s) for s in args.style]
-    inputs = [content] + [resolve_style(s) for s in args.style if is_path_like(s)]
+    method = "net" if args.model else resolve_method(args.method, args.style)
+    # a trained network carries its style: the style image is only needed for the other methods
+    styles = [load_style(s) for s in args.style] if method != "net" else []
+    inputs = [content] + [resolve_style(s) for s in args.style if is_path_like(s) and method != "net"]
     check_output_path(out, inputs, args.overwrite)  # before any slow work
-    method = resolve_method(args.method, args.style)
     options = method_options(args, method)
+    if method == "net":
+        options.update(model=args.model, engine=args.engine)
 
     bar = Bar(not args.quiet and sys.stderr.isatty(), method)
     saver = _intermediate_saver(out, args.save_every) if method == "optimize" else None
@@ -74,7 +77,7 @@ def cmd_image(args: argparse.Namespace) -> int:
             saver(ev)
 
     try:
-        result = stylize_tensor(c, styles, method, args.style_weights, progress, **options)
+        result = stylize_tensor(c, styles, method, args.style_weights, progress, style_names=args.style, **options)
     finally:
         bar.close()
     save_image(result, out)

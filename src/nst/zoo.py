@@ -1,0 +1,202 @@
+"""Named trained networks: list, load, export, and the three inference engines that run them.
+
+A model spec is a checkpoint path (.pt from `nst train` or `nst export --pt`), an exported ONNX file,
+or the name of a bundled style that ships a network (`src/nst/models/<style>.pt`).
+
+Engines (all map N x 3 x H x W RGB [0, 1] -> same size, clamped; all reflect-pad to a multiple of 4
+and crop the same way, `nets.pad_to_multiple`, so they agree):
+- "torch": the PyTorch module (channels_last where it measured faster; bf16 only with native support).
+- "onnxruntime": the exported ONNX graph in ONNX Runtime's CPU provider.
+- "opencv": the same ONNX file through `cv2.dnn.readNetFromONNX`, fed a blob the way the classic OpenCV
+  tutorial ran Johnson's models (`blobFromImage`, `setInput`, `forward`); here the blob is our RGB
+  [0, 1] tensor, since our networks take that.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from .device import autocast, bf16_supported, pick_device
+from .errors import InputError, OptionError, OutputError
+from .nets import TransformerNet, pad_to_multiple, stylize_padded
+from .train import inference_checkpoint, load_checkpoint, read_checkpoint, save_checkpoint
+
+ENGINES = ("torch", "onnxruntime", "opencv")
+
+
+def shipped_models() -> dict[str, Path]:
+    """Bundled style name -> its shipped network, for the styles that have one."""
+    from .registry import styles
+
+    return {name: s.model_path for name, s in styles().items() if s.model_path is not None}
+
+
+def resolve_model(spec: str | os.PathLike) -> Path:
+    """A model spec (path, or a bundled style name with a shipped network) -> an existing file."""
+    p = Path(spec)
+    if p.is_file():
+        return p
+    from .registry import is_path_like, styles
+
+    name = str(spec)
+    if not is_path_like(name) and name in styles():
+        path = styles()[name].model_path
+        if path is None:
+            raise InputError(f"style '{name}' has no trained network yet (train one with `nst train --style {name}`)")
+        return path
+    raise InputError(f"{spec}: no such model file")
+
+
+def load_model(spec: str | os.PathLike) -> tuple[TransformerNet, dict[str, Any]]:
+    """The network (fp32, eval, CPU) and its metadata for a .pt model spec."""
+    return load_checkpoint(resolve_model(spec))
+
+
+def export_pt(spec: str | os.PathLike, out: str | os.PathLike, half: bool = True) -> Path:
+    """Write an inference-only checkpoint (no optimiser state; fp16 weights unless `half` is False)."""
+    return save_checkpoint(out, inference_checkpoint(read_checkpoint(resolve_model(spec)), half))
+
+
+def export_onnx(spec: str | os.PathLike | TransformerNet, out: str | os.PathLike, opset: int = 17) -> Path:
+    """Export to ONNX with dynamic batch, height and width (H and W must be multiples of 4; the
+    engines pad). Input "input" and output "output": N x 3 x H x W RGB [0, 1] (output unclamped).
+
+    Uses the TorchScript-based exporter (`dynamo=False`): its graph of plain Conv / Pad(reflect) /
+    InstanceNormalization / Resize ops loads in OpenCV DNN as well as ONNX Runtime.
+    """
+    net = spec if isinstance(spec, TransformerNet) else load_model(spec)[0]
+    net = net.float().eval()
+    p = Path(out)
+    if p.suffix.lower() != ".onnx":
+        raise OutputError(f"{p}: the ONNX file name must end in .onnx")
+    try:
+        import onnx  # noqa: F401
+    except ImportError:
+        raise OptionError("ONNX export needs the 'onnx' package (pip install 'nst[onnx]')") from None
+    fd, tmp = tempfile.mkstemp(prefix="." + p.name + ".", suffix=".part", dir=p.parent if str(p.parent) else ".")
+    os.close(fd)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(net, (torch.rand(1, 3, 64, 96),), tmp, input_names=["input"], output_names=["output"],
+                              dynamic_axes={"input": {0: "batch", 2: "height", 3: "width"},
+                                            "output": {0: "batch", 2: "height", 3: "width"}},
+                              opset_version=opset, dynamo=False)
+        os.replace(tmp, p)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return p
+
+
+# ----------------------------------------------------------------------------------------- engines
+
+Runner = Callable[[torch.Tensor], torch.Tensor]
+
+
+def _pad_run_crop(run: Callable[[np.ndarray], np.ndarray]) -> Runner:
+    """Wrap a numpy N x 3 x H x W (multiple-of-4) runner with the shared padding, cropping and clamping."""
+
+    def call(x: torch.Tensor) -> torch.Tensor:
+        xp, (h, w) = pad_to_multiple(x.detach().float().cpu())
+        y = run(np.ascontiguousarray(xp.numpy()))
+        return torch.from_numpy(np.asarray(y, dtype=np.float32))[..., :h, :w].clamp(0, 1).to(x.device)
+
+    return call
+
+
+def onnx_session(path: str | os.PathLike, threads: int | None = None) -> Any:
+    """An ONNX Runtime CPU session with all graph optimisations."""
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise OptionError("engine 'onnxruntime' needs the 'onnxruntime' package (pip install 'nst[onnx]')") from None
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    if threads:
+        so.intra_op_num_threads = threads
+    try:
+        return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    except Exception as e:
+        raise InputError(f"{path}: ONNX Runtime cannot load this model ({str(e).splitlines()[0][:200]})") from None
+
+
+def onnxruntime_runner(path: str | os.PathLike, threads: int | None = None) -> Runner:
+    sess = onnx_session(path, threads)
+    name = sess.get_inputs()[0].name
+    return _pad_run_crop(lambda a: sess.run(None, {name: a})[0])
+
+
+def opencv_runner(path: str | os.PathLike) -> Runner:
+    """OpenCV DNN, as the classic tutorial: readNetFromONNX, then setInput(blob) / forward() per frame.
+
+    On OpenCV 5 this is the default engine choice (ENGINE_AUTO: the new graph engine). We never ask
+    for ENGINE_CLASSIC: in opencv-python-headless 5.0.0 it aborts the process ("malloc(): invalid
+    size") on these networks.
+    """
+    import cv2
+
+    try:
+        net = cv2.dnn.readNetFromONNX(str(path))
+    except cv2.error as e:
+        reason = str(e).strip().splitlines()[-1][:200]
+        raise InputError(f"{path}: OpenCV DNN cannot load this model ({reason})") from None
+
+    def run(a: np.ndarray) -> np.ndarray:
+        net.setInput(a)
+        return net.forward()
+
+    return _pad_run_crop(run)
+
+
+def torch_runner(net: TransformerNet, device: torch.device, precision: str = "auto",
+                 channels_last: bool = False) -> Runner:
+    use_bf16 = precision == "bf16" or (precision == "auto" and bf16_supported(device))
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    net = net.to(device).eval().to(memory_format=fmt)  # type: ignore[call-overload]
+
+    def call(x: torch.Tensor) -> torch.Tensor:
+        with torch.inference_mode(), autocast(device, use_bf16):
+            y = stylize_padded(net, x.to(device).contiguous(memory_format=fmt))
+        return y.float().contiguous()
+
+    return call
+
+
+def is_onnx(path: str | os.PathLike) -> bool:
+    return Path(path).suffix.lower() == ".onnx"
+
+
+def make_runner(spec: str | os.PathLike, engine: str = "torch", device: str | None = None,
+                precision: str = "auto", onnx_cache: str | os.PathLike | None = None) -> tuple[Runner, str]:
+    """A callable N x 3 x H x W RGB [0, 1] -> stylised, for `spec` on `engine`; and a label.
+
+    A .pt model on onnxruntime/opencv is exported to ONNX first (to `onnx_cache`, default a temp file).
+    An .onnx model runs on onnxruntime or opencv only.
+    """
+    if engine not in ENGINES:
+        raise OptionError(f"unknown engine '{engine}' (use {', '.join(ENGINES)})")
+    path = resolve_model(spec)
+    if is_onnx(path):
+        if engine == "torch":
+            raise OptionError(f"{path} is an ONNX file: use --engine onnxruntime or --engine opencv")
+        onnx_path = path
+    else:
+        net, _ = load_checkpoint(path)
+        if engine == "torch":
+            dev = pick_device(device)
+            return torch_runner(net, dev, precision), f"{path.stem} (torch)"
+        if onnx_cache is None:
+            fd, tmp = tempfile.mkstemp(prefix=f"nst_{path.stem}_", suffix=".onnx")
+            os.close(fd)
+            onnx_cache = tmp
+        onnx_path = export_onnx(net, onnx_cache)
+    runner = onnxruntime_runner(onnx_path) if engine == "onnxruntime" else opencv_runner(onnx_path)
+    return runner, f"{Path(path).stem} ({engine})"

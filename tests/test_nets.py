@@ -1,0 +1,139 @@
+"""Transformer networks, ONNX export and the three inference engines (random weights, generated images)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from nst.errors import InputError, OptionError
+from nst.nets import ARCHS, ArchConfig, TransformerNet, pad_to_multiple, stylize_padded
+from nst.train import FORMAT, FORMAT_VERSION, save_checkpoint
+
+#: Max abs difference (RGB in [0, 1]) allowed between an engine and PyTorch fp32 on the same network.
+ENGINE_TOLERANCE = 1e-4
+
+
+def random_net(arch: str = "slim", seed: int = 0) -> TransformerNet:
+    torch.manual_seed(seed)
+    net = TransformerNet(ARCHS[arch])
+    with torch.no_grad():  # non-trivial instance-norm affine terms, so the test sees them
+        for m in net.modules():
+            if isinstance(m, torch.nn.InstanceNorm2d):
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.2, 0.2)
+    return net.eval()
+
+
+def write_model(path: Path, net: TransformerNet) -> Path:
+    return save_checkpoint(path, {"format": FORMAT, "format_version": FORMAT_VERSION, "arch": net.config.to_dict(),
+                                  "arch_name": "slim", "style": {"name": "test", "sha256": "0" * 64},
+                                  "train": {}, "iteration": 0, "losses": [], "wall_time": 0.0,
+                                  "state_dict": net.state_dict()})
+
+
+@pytest.mark.parametrize("arch", ["full", "slim"])
+def test_shapes_and_gradients(arch: str) -> None:
+    net = TransformerNet(ARCHS[arch])
+    x = torch.rand(2, 3, 32, 40)
+    y = net(x)
+    assert y.shape == x.shape and torch.isfinite(y).all()
+    y.square().mean().backward()
+    missing = [n for n, p in net.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
+    assert not missing
+
+
+def test_any_size_through_padding() -> None:
+    net = random_net()
+    for h, w in ((33, 47), (1, 5), (64, 64)):
+        x = torch.rand(1, 3, h, w)
+        with torch.no_grad():
+            y = stylize_padded(net, x)
+        assert y.shape == x.shape and 0 <= y.min() and y.max() <= 1
+    xp, size = pad_to_multiple(torch.rand(1, 3, 6, 9))
+    assert xp.shape[-2:] == (8, 12) and size == (6, 9)
+
+
+def test_flops_and_config() -> None:
+    full = TransformerNet(ARCHS["full"]).flops_per_pixel()
+    assert 0.29e6 < full < 0.33e6  # Johnson's network: ~0.31 MFLOP per output pixel
+    assert TransformerNet(ARCHS["slim"]).flops_per_pixel() < full / 10
+    cfg = ArchConfig.from_dict(ARCHS["slim"].to_dict())
+    assert cfg == ARCHS["slim"]
+    with pytest.raises(OptionError):
+        ArchConfig.from_dict({"channels": [1, 2], "blocks": 1, "outer_kernel": 3})
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[TransformerNet, Path, Path]:
+    from nst.zoo import export_onnx
+
+    d = tmp_path_factory.mktemp("models")
+    net = random_net()
+    pt = write_model(d / "net.pt", net)
+    return net, pt, export_onnx(pt, d / "net.onnx")
+
+
+@pytest.mark.parametrize("engine", ["onnxruntime", "opencv"])
+def test_engines_agree_with_torch(exported: tuple[TransformerNet, Path, Path], engine: str) -> None:
+    from nst.zoo import make_runner
+
+    net, pt, onnx = exported
+    for spec in (pt, onnx):  # a .pt is exported on the fly; an .onnx runs directly
+        run, _ = make_runner(spec, engine)
+        for h, w in ((48, 64), (37, 50)):  # dynamic height and width, and padding
+            x = torch.rand(2, 3, h, w, generator=torch.Generator().manual_seed(h))
+            with torch.no_grad():
+                ref = stylize_padded(net, x)
+            out = run(x)
+            assert out.shape == ref.shape
+            assert (out - ref).abs().max().item() <= ENGINE_TOLERANCE
+
+
+def test_net_stylizer_and_auto_method(exported: tuple[TransformerNet, Path, Path],
+                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    import nst.stylizer
+    from nst.api import resolve_method
+    from nst.stylizer import make_stylizer
+
+    net, pt, onnx = exported
+    x = torch.rand(1, 3, 30, 41)
+    with torch.no_grad():
+        ref = stylize_padded(net, x)
+    for model, engine in ((pt, "torch"), (onnx, "onnxruntime")):
+        s = make_stylizer("net", ["starry_night"], model=str(model), engine=engine, precision="fp32")
+        assert (s(x) - ref).abs().max() <= ENGINE_TOLERANCE
+    monkeypatch.setattr(nst.stylizer, "get_model_path", lambda name: pt if name == "starry_night" else None)
+    assert resolve_method("auto", ["starry_night"]) == "net"
+    assert resolve_method("auto", ["the_scream"]) == "adain"
+    assert resolve_method("auto", ["starry_night", "the_scream"]) == "adain"
+    s = make_stylizer("net", ["starry_night"], precision="fp32")  # the style's own network
+    assert (s(x) - ref).abs().max() <= ENGINE_TOLERANCE
+
+
+def test_bad_model_inputs(tmp_path: Path, exported: tuple[TransformerNet, Path, Path]) -> None:
+    from nst.zoo import make_runner, resolve_model
+
+    with pytest.raises(InputError, match="no such model"):
+        resolve_model(tmp_path / "nothing.pt")
+    with pytest.raises(OptionError, match="engine"):
+        make_runner(exported[1], "tensorrt")
+    with pytest.raises(OptionError, match="ONNX file"):
+        make_runner(exported[2], "torch")
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(b"not onnx")
+    with pytest.raises(InputError, match="cannot load"):
+        make_runner(junk, "onnxruntime")
+
+
+def test_shipped_models_are_small_and_load() -> None:
+    from nst.zoo import load_model, shipped_models
+
+    for name, path in shipped_models().items():
+        assert path.stat().st_size <= 10_000_000, name
+        net, meta = load_model(name)
+        assert meta["style"]["name"] == name
+        with torch.no_grad():
+            y = stylize_padded(net, torch.rand(1, 3, 20, 24))
+        assert torch.isfinite(y).all()

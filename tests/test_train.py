@@ -1,0 +1,147 @@
+"""Training loop, checkpoints and the `nst train` / `nst export` CLI, on generated images."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from nst.errors import InputError, OptionError
+from nst.features import VGG19
+from nst.nets import stylize_padded
+from nst.train import FORMAT_VERSION, TrainOptions, load_checkpoint, read_checkpoint, train
+
+from .conftest import make_photo
+
+
+def photo_folder(root: Path, n: int = 3, corrupt: bool = False) -> Path:
+    d = root / "photos"
+    (d / "sub").mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        Image.fromarray(make_photo(40 + 4 * i, 52, seed=i)).save(d / ("sub" if i % 2 else ".") / f"p{i}.png")
+    if corrupt:
+        (d / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 this is not a jpeg")
+    return d
+
+
+def opts_for(tmp_path: Path, style: Path, **kw: object) -> TrainOptions:
+    base = dict(style=str(style), data=str(photo_folder(tmp_path, corrupt=bool(kw.pop("corrupt", False)))),
+                output=str(tmp_path / "net.pt"), arch="slim", size=32, batch=2, iterations=4, lr=1e-2,
+                style_size=48, checkpoint_every=2, preview_every=0, style_weight=1e3)
+    base.update(kw)
+    return TrainOptions(**base)  # type: ignore[arg-type]
+
+
+def test_training_lowers_the_loss(tmp_path: Path, style_path: Path, tiny_vgg: VGG19) -> None:
+    r = train(opts_for(tmp_path, style_path, iterations=30), vgg=tiny_vgg)
+    totals = [h["total"] for h in r.losses]
+    assert len(totals) == 30 and all(np.isfinite(totals))
+    assert np.mean(totals[-5:]) < 0.5 * np.mean(totals[:2])
+
+
+def test_checkpoint_round_trip(tmp_path: Path, style_path: Path, tiny_vgg: VGG19) -> None:
+    events: list = []
+    r = train(opts_for(tmp_path, style_path, preview_every=2), events.append, vgg=tiny_vgg)
+    net, meta = load_checkpoint(r.path)
+    assert meta["format_version"] == FORMAT_VERSION and meta["iteration"] == 4 and meta["arch_name"] == "slim"
+    assert meta["style"]["name"] == "painting" and len(meta["style"]["sha256"]) == 64
+    assert meta["train"]["size"] == 32 and meta["arch"]["channels"] == [8, 16, 32]
+    # the preview after the last iteration was made by the same weights as the checkpoint
+    last = [e for e in events if e.stage == "train"][-1]
+    assert last.image is not None and (tmp_path / "net_previews" / "iter_000004.jpg").is_file()
+    from nst.image_io import load_image
+    from nst.registry import demo_content
+
+    with torch.no_grad():
+        again = stylize_padded(net, load_image(demo_content(), size=32))
+    torch.testing.assert_close(again, last.image, atol=1e-5, rtol=0)
+
+
+def test_resume_equals_uninterrupted_run(tmp_path: Path, style_path: Path, tiny_vgg: VGG19) -> None:
+    full = train(opts_for(tmp_path / "a", style_path, iterations=6), vgg=tiny_vgg)
+    first = train(opts_for(tmp_path / "b", style_path, iterations=3), vgg=tiny_vgg)
+    assert len(first.losses) == 3
+    resumed = train(opts_for(tmp_path / "b", style_path, iterations=6), resume=True, vgg=tiny_vgg)
+    assert [h["total"] for h in resumed.losses] == [h["total"] for h in full.losses]
+    a, _ = load_checkpoint(full.path)
+    b, _ = load_checkpoint(resumed.path)
+    for (k, va), vb in zip(a.state_dict().items(), b.state_dict().values()):
+        assert torch.equal(va, vb), k
+
+
+def test_resume_refuses_changed_settings(tmp_path: Path, style_path: Path, tiny_vgg: VGG19) -> None:
+    train(opts_for(tmp_path, style_path, iterations=2), vgg=tiny_vgg)
+    with pytest.raises(OptionError, match="size"):
+        train(opts_for(tmp_path, style_path, iterations=4, size=48), resume=True, vgg=tiny_vgg)
+
+
+def test_corrupt_training_image_is_skipped(tmp_path: Path, style_path: Path, tiny_vgg: VGG19) -> None:
+    events: list = []
+    r = train(opts_for(tmp_path, style_path, iterations=4, batch=4, corrupt=True), events.append, vgg=tiny_vgg)
+    assert len(r.skipped) == 1 and r.skipped[0].endswith("broken.jpg")
+    warnings = [e.info for e in events if e.stage == "warning"]
+    assert len(warnings) == 1 and "broken.jpg" in warnings[0]
+
+
+def test_clear_errors_for_bad_checkpoints(tmp_path: Path, style_path: Path, tiny_vgg: VGG19) -> None:
+    r = train(opts_for(tmp_path, style_path, iterations=1), vgg=tiny_vgg)
+    ckpt = torch.load(r.path, weights_only=True)
+    ckpt["format_version"] = FORMAT_VERSION + 1
+    newer = tmp_path / "newer.pt"
+    torch.save(ckpt, newer)
+    with pytest.raises(InputError, match="newer than this nst supports"):
+        load_checkpoint(newer)
+    text = tmp_path / "notes.pt"
+    text.write_text("not a model\n")
+    with pytest.raises(InputError, match="not an nst model checkpoint"):
+        read_checkpoint(text)
+    other = tmp_path / "other.pt"
+    torch.save({"weights": torch.zeros(3)}, other)
+    with pytest.raises(InputError, match="not an nst model checkpoint"):
+        read_checkpoint(other)
+    with pytest.raises(InputError, match="no such model file"):
+        read_checkpoint(tmp_path / "missing.pt")
+
+
+def test_bad_options(tmp_path: Path, style_path: Path) -> None:
+    with pytest.raises(OptionError, match="arch"):
+        train(opts_for(tmp_path, style_path, arch="huge"))
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("no photos here")
+    with pytest.raises(InputError, match="no images"):
+        train(TrainOptions(style=str(style_path), data=str(empty), output=str(tmp_path / "x.pt")))
+
+
+def test_cli_train_export_and_stylise_end_to_end(tmp_path: Path, style_path: Path, photo_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """The real `nst train` (pretrained VGG19) for a few iterations at a tiny size, then export and use."""
+    from nst.cli import main
+
+    data = photo_folder(tmp_path, corrupt=True)
+    out = tmp_path / "mine.pt"
+    argv = ["train", "--style", str(style_path), "--data", str(data), "-o", str(out), "--arch", "slim",
+            "--size", "32", "--iterations", "3", "--batch", "2", "--style-size", "64", "--checkpoint-every", "2",
+            "--preview-every", "2", "-q"]
+    assert main(argv) == 0
+    text = capsys.readouterr().out
+    assert "after 3 iterations" in text and "skipped 1 unreadable" in text
+    assert out.is_file() and (tmp_path / "mine_previews" / "iter_000002.jpg").is_file()
+    assert main(argv) == 1  # exists: needs --resume or --overwrite
+    assert main(argv[:argv.index("3")] + ["5"] + argv[argv.index("3") + 1:] + ["--resume"]) == 0
+    assert read_checkpoint(out)["iteration"] == 5
+    onnx = tmp_path / "mine.onnx"
+    small = tmp_path / "small.pt"
+    assert main(["export", str(out), "--onnx", str(onnx), "--pt", str(small)]) == 0
+    assert "optimizer" not in read_checkpoint(small) and small.stat().st_size < out.stat().st_size
+    for model, engine in ((out, "torch"), (small, "torch"), (onnx, "onnxruntime"), (onnx, "opencv")):
+        res = tmp_path / f"res_{engine}_{model.stem}.png"
+        assert main(["image", str(photo_path), "--style", "x.jpg", "--model", str(model), "--engine", engine,
+                     "--size", "50", "-o", str(res), "-q"]) == 0
+        assert Image.open(res).size == (50, 38)
+    assert main(["image", str(photo_path), "--style", "x.jpg", "--model", str(onnx), "--engine", "torch",
+                 "-o", str(tmp_path / "no.png"), "-q"]) == 1
+    assert "ONNX file" in capsys.readouterr().err
