@@ -1,0 +1,59 @@
+"""Gallery for the README: each shipped network next to AdaIN for the same style, on bundled photos.
+
+    /work/venv/bin/python scripts/net_gallery.py [--size 512] [--out docs/gallery/net_vs_adain.jpg]
+
+One row per style: the style image, the trained network's result (with its ms per image), AdaIN's
+result. Uses only files inside the package, so it runs from a fresh clone once networks ship.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from nst.examine import contact_sheet
+from nst.image_io import load_image, resize_long_side, save_image, tensor_to_pil
+from nst.registry import demo_content, get_style
+from nst.stylizer import make_stylizer
+from nst.zoo import shipped_models
+
+
+def main(argv: list[str]) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--size", type=int, default=512)
+    p.add_argument("--content", default=str(demo_content()))
+    p.add_argument("--out", default="docs/gallery/net_vs_adain.jpg")
+    p.add_argument("--singles", default=None, help="also save each network result here (a folder)")
+    args = p.parse_args(argv)
+    x = load_image(args.content, size=args.size)
+    tiles = []
+    for name in shipped_models():
+        net = make_stylizer("net", [name], precision="fp32")
+        with torch.inference_mode():
+            net(x)  # warm-up: the first call allocates
+        t = time.perf_counter()
+        with torch.inference_mode():
+            y = net(x)
+        ms = (time.perf_counter() - t) * 1000
+        a = make_stylizer("adain", [name], size=None)(x)
+        style = resize_long_side(load_image(get_style(name).path), args.size)
+        tiles += [(f"{name}", tensor_to_pil(style)), (f"net ({ms:.0f} ms)", tensor_to_pil(y)),
+                  ("adain", tensor_to_pil(a))]
+        if args.singles:
+            Path(args.singles).mkdir(parents=True, exist_ok=True)
+            save_image(y, Path(args.singles) / f"net_{name}.jpg")
+    if not tiles:
+        print("no shipped networks", file=sys.stderr)
+        return 1
+    sheet = contact_sheet(tiles, tile=320, columns=3)
+    save_image(sheet, args.out, quality=88)
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
