@@ -29,7 +29,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from results import best_time, stamp, table, write_section  # noqa: E402
+from results import best_time, photo_frame, stamp, table, write_section  # noqa: E402
 
 from nst.nets import ARCHS, TransformerNet  # noqa: E402
 from nst.registry import demo_content  # noqa: E402
@@ -41,14 +41,7 @@ ENGINE_TOL = 1e-3  # max abs difference allowed between an engine and torch fp32
 
 def frame(h: int = H, w: int = W) -> torch.Tensor:
     """The bundled photo resized and centre-cropped to exactly 1 x 3 x h x w."""
-    from nst.image_io import load_image
-
-    x = load_image(demo_content())
-    k = max(h / x.shape[2], w / x.shape[3])
-    x = torch.nn.functional.interpolate(x, size=(round(x.shape[2] * k + 0.5), round(x.shape[3] * k + 0.5)),
-                                        mode="bicubic", antialias=True).clamp(0, 1)
-    top, left = (x.shape[2] - h) // 2, (x.shape[3] - w) // 2
-    return x[..., top:top + h, left:left + w].contiguous()
+    return photo_frame(h, w)
 
 
 def fps_of(fn: Callable[[], object], repeat: int = 5) -> float:

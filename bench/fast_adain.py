@@ -16,23 +16,13 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 
 from adain_baseline import NaiveAdaIN  # noqa: E402
-from results import best_time, stamp, table, write_section  # noqa: E402
+from results import best_time, photo_frame, stamp, table, write_section  # noqa: E402
 
 from nst.image_io import load_image, resize_long_side  # noqa: E402
-from nst.registry import demo_content, get_style  # noqa: E402
+from nst.registry import get_style  # noqa: E402
 from nst.stylizer import AdaINOptions, AdaINStylizer  # noqa: E402
 
 TOLERANCE = 0.02  # mean absolute difference allowed vs the naive fp32 output
-
-
-def frame(h: int, w: int) -> torch.Tensor:
-    """The bundled photo resized (and centre-cropped) to exactly h x w."""
-    x = load_image(demo_content())
-    k = max(h / x.shape[2], w / x.shape[3])
-    x = torch.nn.functional.interpolate(x, size=(round(x.shape[2] * k + 0.5), round(x.shape[3] * k + 0.5)),
-                                        mode="bicubic", antialias=True).clamp(0, 1)
-    top, left = (x.shape[2] - h) // 2, (x.shape[3] - w) // 2
-    return x[..., top:top + h, left:left + w].contiguous()
 
 
 def run(write: bool = True, style_name: str = "the_scream") -> str:
@@ -42,13 +32,13 @@ def run(write: bool = True, style_name: str = "the_scream") -> str:
     ours = AdaINStylizer([style], opts=AdaINOptions(style_size=512, device="cpu"))
     rows = []
     for long_side in (256, 512, 1024):
-        x = frame(long_side * 3 // 4, long_side)
+        x = photo_frame(long_side * 3 // 4, long_side)
         reps = 3 if long_side < 1024 else 2
         t_naive = best_time(lambda: naive(x, style), repeat=reps)  # noqa: B023
         t_ours = best_time(lambda: ours(x), repeat=reps)  # noqa: B023
         rows.append([f"{long_side}x{long_side * 3 // 4}", f"{t_naive * 1000:.0f}", f"{t_ours * 1000:.0f}",
                      f"{t_naive / t_ours:.2f}x"])
-    x = frame(480, 640)
+    x = photo_frame(480, 640)
     t_naive = best_time(lambda: naive(x, style), repeat=5)
     t_content_only = best_time(lambda: naive.decoder(naive.encoder(x)), repeat=5)
     t_ours = best_time(lambda: ours(x), repeat=5)

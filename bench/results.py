@@ -66,3 +66,16 @@ def write_section(title: str, body: str) -> None:
     else:
         text = text.rstrip() + "\n\n" + section
     RESULTS.write_text(text)
+
+
+def photo_frame(h: int, w: int) -> torch.Tensor:
+    """The bundled photo resized (cover) and centre-cropped to exactly 1 x 3 x h x w."""
+    from nst.image_io import load_image
+    from nst.registry import demo_content
+
+    x = load_image(demo_content())
+    k = max(h / x.shape[2], w / x.shape[3])
+    x = torch.nn.functional.interpolate(x, size=(round(x.shape[2] * k + 0.5), round(x.shape[3] * k + 0.5)),
+                                        mode="bicubic", antialias=True).clamp(0, 1)
+    top, left = (x.shape[2] - h) // 2, (x.shape[3] - w) // 2
+    return x[..., top:top + h, left:left + w].contiguous()

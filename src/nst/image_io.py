@@ -190,10 +190,12 @@ def check_output_path(out: str | os.PathLike, inputs: list[Path] | tuple[Path, .
     return p
 
 
-def _umask() -> int:
+def default_file_mode() -> int:
+    """Permissions a newly created file gets under the current umask (files written via mkstemp,
+    which creates them 0600, are chmod-ed to this before the rename)."""
     mask = os.umask(0)
     os.umask(mask)
-    return mask
+    return 0o666 & ~mask
 
 
 def save_image(x: torch.Tensor | Image.Image, path: str | os.PathLike, quality: int = 95) -> Path:
@@ -215,7 +217,7 @@ def save_image(x: torch.Tensor | Image.Image, path: str | os.PathLike, quality: 
     try:
         with os.fdopen(fd, "wb") as f:
             img.save(f, format=fmt, **kwargs)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the file the usual permissions
+        os.chmod(tmp, default_file_mode())  # mkstemp creates 0600; give the file the usual permissions
         os.replace(tmp, p)
     except OSError as e:
         Path(tmp).unlink(missing_ok=True)

@@ -45,7 +45,7 @@ from . import losses as L
 from .device import autocast, bf16_supported, pick_device
 from .errors import InputError, OptionError, OutputError
 from .features import VGG19, get_vgg
-from .image_io import load_image, pil_to_tensor, resize_long_side, save_image
+from .image_io import default_file_mode, load_image, pil_to_tensor, resize_long_side, save_image
 from .nets import ARCHS, ArchConfig, TransformerNet, stylize_padded
 from .progress import Progress, ProgressCallback
 
@@ -250,9 +250,7 @@ def save_checkpoint(path: str | os.PathLike, ckpt: dict[str, Any]) -> Path:
     try:
         with os.fdopen(fd, "wb") as f:
             torch.save(ckpt, f)
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)  # mkstemp creates 0600; give the file the usual permissions
+        os.chmod(tmp, default_file_mode())  # mkstemp creates 0600
         os.replace(tmp, p)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -53,7 +53,7 @@ from av.video.reformatter import ColorRange, Colorspace, VideoReformatter
 from PIL import Image
 
 from .errors import InputError, OptionError, OutputError
-from .image_io import check_output_path, load_image
+from .image_io import check_output_path, default_file_mode, load_image
 from .progress import Progress, ProgressCallback
 
 #: Output extension -> FFmpeg container format.
@@ -475,7 +475,7 @@ class VideoWriter:
             self.container.close()
             self._closed = True
             if self._own_temp:
-                os.chmod(self.temp, 0o666 & ~_umask())
+                os.chmod(self.temp, default_file_mode())
             os.replace(self.temp, self.path)
         except (OSError, av.FFmpegError) as e:
             self.abort()
@@ -503,12 +503,6 @@ class VideoWriter:
             self.close()
         else:
             self.abort()
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 # --------------------------------------------------------------------------------------------
