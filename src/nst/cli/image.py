@@ -102,7 +102,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from ..registry import demo_content
     from . import build_parser
 
-    ns = build_parser().parse_args(["image", str(demo_content()), "--style", "starry_night", "-o", args.output,
+    out = str(Path(args.output).resolve())  # say exactly where the result goes
+    ns = build_parser().parse_args(["image", str(demo_content()), "--style", "starry_night", "-o", out,
                                     "--method", args.method] + (["--overwrite"] if args.overwrite else []))
     print(f"nst demo: {demo_content().name} (bundled, public domain) in the style of The Starry Night "
           f"(bundled), method {args.method}")
