@@ -33,11 +33,9 @@ import torch
 
 from nst.camera import CameraOptions, StyleBank, open_source, run_camera, to_tensor
 from nst.errors import NSTError
-from nst.image_io import load_image
-from nst.registry import demo_content
 
 sys.path.insert(0, str(Path(__file__).parent))
-from results import machine, write_section  # noqa: E402  (bench/results.py, shared by the benchmarks)
+from results import machine, panning_clip, write_section  # noqa: E402  (bench/results.py, shared by the benchmarks)
 
 W, H, FPS = 640, 480, 30
 STYLE = "starry_night"
@@ -45,26 +43,7 @@ STYLE = "starry_night"
 
 def make_clip(path: Path, frames: int) -> Path:
     """A 640x480 30 fps H.264 clip panning across the bundled photo (camera-like motion)."""
-    import av
-
-    photo = load_image(demo_content(), size=900)[0].permute(1, 2, 0).mul(255).byte().numpy()
-    ph, pw = photo.shape[:2]
-    if ph < H:
-        photo = np.pad(photo, ((0, H - ph), (0, 0), (0, 0)), mode="edge")
-        ph = H
-    with av.open(str(path), "w") as c:
-        s = c.add_stream("libx264", rate=FPS)
-        s.width, s.height, s.pix_fmt = W, H, "yuv420p"
-        s.options = {"crf": "18", "preset": "veryfast"}
-        for i in range(frames):
-            x = int((pw - W) * (0.5 + 0.5 * np.sin(i / 15.0)))
-            y = int((ph - H) * (0.5 + 0.5 * np.cos(i / 21.0)))
-            f = np.ascontiguousarray(photo[y:y + H, x:x + W])
-            for pkt in s.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
-                c.mux(pkt)
-        for pkt in s.encode():
-            c.mux(pkt)
-    return path
+    return panning_clip(path, frames, W, H, FPS)
 
 
 def stylizer_fps(stylizer: object, frames: int) -> float:

@@ -79,3 +79,48 @@ def photo_frame(h: int, w: int) -> torch.Tensor:
                                         mode="bicubic", antialias=True).clamp(0, 1)
     top, left = (x.shape[2] - h) // 2, (x.shape[3] - w) // 2
     return x[..., top:top + h, left:left + w].contiguous()
+
+
+def panning_clip(path: Path, frames: int, w: int = 640, h: int = 480, fps: int = 24,
+                 audio_rate: int | None = None) -> Path:
+    """An H.264 clip panning across the bundled photo (camera-like motion), optionally with a
+    440 Hz stereo AAC tone of the same duration. Used by bench/video.py and bench/camera.py."""
+    import av
+    import numpy as np
+
+    from nst.image_io import load_image
+    from nst.registry import demo_content
+
+    photo = load_image(demo_content(), size=900)[0].permute(1, 2, 0).mul(255).byte().numpy()
+    ph, pw = photo.shape[:2]
+    if ph < h:
+        photo = np.pad(photo, ((0, h - ph), (0, 0), (0, 0)), mode="edge")
+        ph = h
+    with av.open(str(path), "w") as c:
+        v = c.add_stream("libx264", rate=fps, options={"crf": "18", "preset": "veryfast"})
+        v.width, v.height, v.pix_fmt = w, h, "yuv420p"
+        a = c.add_stream("aac", rate=audio_rate) if audio_rate else None
+        if a is not None:
+            a.layout = "stereo"
+        for i in range(frames):
+            x = int((pw - w) * (0.5 + 0.5 * np.sin(i / 15.0)))
+            y = int((ph - h) * (0.5 + 0.5 * np.cos(i / 21.0)))
+            f = av.VideoFrame.from_ndarray(np.ascontiguousarray(photo[y:y + h, x:x + w]), format="rgb24")
+            f.pts = i
+            for p in v.encode(f):
+                c.mux(p)
+        for p in v.encode(None):
+            c.mux(p)
+        if a is not None and audio_rate:
+            total, s = audio_rate * frames // fps, 0
+            while s < total:
+                k = min(1024, total - s)
+                tone = (0.2 * np.sin(2 * np.pi * 440 * np.arange(s, s + k) / audio_rate)).astype(np.float32)
+                af = av.AudioFrame.from_ndarray(np.stack([tone, tone]), format="fltp", layout="stereo")
+                af.sample_rate, af.pts = audio_rate, s
+                s += k
+                for p in a.encode(af):
+                    c.mux(p)
+            for p in a.encode(None):
+                c.mux(p)
+    return path

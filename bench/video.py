@@ -23,14 +23,11 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from results import stamp, table, write_section  # noqa: E402
+from results import panning_clip, stamp, table, write_section  # noqa: E402
 
-from nst.image_io import load_image  # noqa: E402
-from nst.registry import demo_content  # noqa: E402
 from nst.stylizer import make_stylizer  # noqa: E402
 from nst.video import VideoOptions, arrays_to_tensor, probe, read_frames, stylize_video  # noqa: E402
 
@@ -40,39 +37,7 @@ STYLE = "starry_night"
 
 def make_clip(path: Path, frames: int) -> Path:
     """A 640x480 24 fps H.264 clip panning across the bundled photo, with a sine-wave AAC track."""
-    import av
-
-    photo = load_image(demo_content(), size=900)[0].permute(1, 2, 0).mul(255).byte().numpy()
-    ph, pw = photo.shape[:2]
-    if ph < H:
-        photo = np.pad(photo, ((0, H - ph), (0, 0), (0, 0)), mode="edge")
-        ph = H
-    with av.open(str(path), "w") as c:
-        v = c.add_stream("libx264", rate=FPS, options={"crf": "18", "preset": "veryfast"})
-        v.width, v.height, v.pix_fmt = W, H, "yuv420p"
-        a = c.add_stream("aac", rate=RATE)
-        a.layout = "stereo"
-        for i in range(frames):
-            x = int((pw - W) * (0.5 + 0.5 * np.sin(i / 15.0)))
-            y = int((ph - H) * (0.5 + 0.5 * np.cos(i / 21.0)))
-            f = av.VideoFrame.from_ndarray(np.ascontiguousarray(photo[y:y + H, x:x + W]), format="rgb24")
-            f.pts = i
-            for p in v.encode(f):
-                c.mux(p)
-        for p in v.encode(None):
-            c.mux(p)
-        total, s = RATE * frames // FPS, 0
-        while s < total:
-            k = min(1024, total - s)
-            tone = (0.2 * np.sin(2 * np.pi * 440 * np.arange(s, s + k) / RATE)).astype(np.float32)
-            af = av.AudioFrame.from_ndarray(np.stack([tone, tone]), format="fltp", layout="stereo")
-            af.sample_rate, af.pts = RATE, s
-            s += k
-            for p in a.encode(af):
-                c.mux(p)
-        for p in a.encode(None):
-            c.mux(p)
-    return path
+    return panning_clip(path, frames, W, H, FPS, audio_rate=RATE)
 
 
 def random_model(arch: str, tmp: Path) -> Path:
