@@ -9,6 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
+from nst.adain import AdaINModel, Decoder
 from nst.errors import InputError, OptionError
 from nst.features import VGG19
 from nst.nets import stylize_padded
@@ -70,6 +71,28 @@ def test_resume_equals_uninterrupted_run(tmp_path: Path, style_path: Path, tiny_
     b, _ = load_checkpoint(resumed.path)
     for (k, va), vb in zip(a.state_dict().items(), b.state_dict().values()):
         assert torch.equal(va, vb), k
+
+
+@pytest.fixture
+def tiny_teacher(tiny_vgg: VGG19) -> AdaINModel:
+    torch.manual_seed(1)
+    return AdaINModel(tiny_vgg, Decoder(weights=None, width=0.125))
+
+
+def test_distilling_adain_lowers_the_loss_and_resumes_exactly(tmp_path: Path, style_path: Path,
+                                                              tiny_teacher: AdaINModel) -> None:
+    o = dict(teacher="adain", lr=3e-2, corrupt=True, style_size=64)
+    r = train(opts_for(tmp_path / "a", style_path, iterations=40, **o), teacher_model=tiny_teacher)
+    totals = [h["total"] for h in r.losses]
+    assert set(r.losses[0]) == {"teacher", "tv", "total"} and all(np.isfinite(totals))
+    assert np.mean(totals[-5:]) < 0.5 * np.mean(totals[:2])
+    assert len(r.skipped) == 1 and r.skipped[0].endswith("broken.jpg")
+    train(opts_for(tmp_path / "b", style_path, iterations=20, **o), teacher_model=tiny_teacher)
+    resumed = train(opts_for(tmp_path / "b", style_path, iterations=40, **o), resume=True, teacher_model=tiny_teacher)
+    assert [h["total"] for h in resumed.losses] == totals
+    with pytest.raises(OptionError, match="teacher"):
+        train(opts_for(tmp_path / "b", style_path, iterations=50, corrupt=True, style_size=64, lr=3e-2), resume=True,
+              teacher_model=tiny_teacher)
 
 
 def test_resume_refuses_changed_settings(tmp_path: Path, style_path: Path, tiny_vgg: VGG19) -> None:

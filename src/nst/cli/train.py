@@ -12,6 +12,7 @@ from .common import Parser, names, positive_int
 
 
 def add_parsers(sub: Any) -> None:
+    from ..nets import ARCHS
     from ..train import TrainOptions
 
     d = TrainOptions()
@@ -22,8 +23,9 @@ def add_parsers(sub: Any) -> None:
     pt.add_argument("--style", required=True, help="bundled style name (see `nst styles`) or style image path")
     pt.add_argument("--data", required=True, help="folder of training photos (searched recursively)")
     pt.add_argument("-o", "--output", required=True, help="checkpoint to write (.pt)")
-    pt.add_argument("--arch", choices=["full", "slim"], default=d.arch,
-                    help="full: Johnson et al. 2016; slim: a smaller network for real time on a CPU")
+    pt.add_argument("--arch", choices=list(ARCHS), default=d.arch,
+                    help="full: Johnson et al. 2016 (32/64/128 channels, 5 residual blocks); medium: 16/32/64, 3 "
+                    "blocks; slim: 8/16/32, 3 blocks, for real time on a CPU")
     pt.add_argument("--size", type=positive_int, default=d.size, help="training crop size (pixels)")
     pt.add_argument("--iterations", type=positive_int, default=d.iterations)
     pt.add_argument("--batch", type=positive_int, default=d.batch)
@@ -35,6 +37,9 @@ def add_parsers(sub: Any) -> None:
     pt.add_argument("--style-layers", type=names, default=d.style_layers)
     pt.add_argument("--style-size", type=positive_int, default=d.style_size,
                     help="long side the style image is encoded at (larger: bigger strokes)")
+    pt.add_argument("--teacher", choices=["adain"], default=d.teacher or None,
+                    help="distil AdaIN instead of the perceptual loss: the network learns AdaIN's output for the "
+                    "style (L1 + --tv-weight; the content/style weights and layers are unused)")
     pt.add_argument("--seed", type=int, default=d.seed)
     pt.add_argument("--checkpoint-every", type=positive_int, default=d.checkpoint_every, metavar="N")
     pt.add_argument("--preview-every", type=int, default=d.preview_every, metavar="N",
@@ -66,6 +71,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from ..train import TrainOptions, train
 
     fields = {f: getattr(args, f) for f in TrainOptions.__dataclass_fields__ if hasattr(args, f)}
+    fields["teacher"] = fields.get("teacher") or ""
     opts = TrainOptions(**fields)
     out = Path(opts.output)
     if out.exists() and not (args.resume or args.overwrite):
@@ -82,8 +88,7 @@ def cmd_train(args: argparse.Namespace) -> int:
             return
         bar.n = ev.step
         lo = ev.losses
-        bar.set_postfix_str(f"total {lo['total']:.4g} content {lo['content']:.4g} style {lo['style']:.4g} "
-                            f"tv {lo['tv']:.3g} {ev.info}", refresh=False)
+        bar.set_postfix_str(" ".join(f"{k} {v:.4g}" for k, v in lo.items()) + f" {ev.info}", refresh=False)
         bar.refresh()
         if args.quiet is False and not sys.stderr.isatty() and (ev.step % opts.checkpoint_every == 0):
             print(f"it {ev.step}/{ev.steps} " + " ".join(f"{k} {v:.4g}" for k, v in lo.items()) + f" {ev.info}",
