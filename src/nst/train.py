@@ -7,8 +7,9 @@ The loop is `train(opts, progress)`: Adam on the perceptual loss
 with phi the frozen VGG19 of `nst.features` and G the Gram matrix normalised by C*H*W (`nst.losses`).
 
 With `teacher="adain"` (`nst train --teacher adain`) the loss is instead the mean absolute difference
-to the pretrained AdaIN model's output for the same crop (plus TV): the network is distilled from
-AdaIN. A pixel target supervises every output pixel directly, so it needs far fewer steps than the
+to the pretrained AdaIN model's output for the same crop, plus the Gram style term above (on
+`style_layers`, weight `style_weight`; shallow layers keep it cheap) and TV: the network is distilled
+from AdaIN. A pixel target supervises every output pixel directly, so it needs far fewer steps than the
 perceptual loss, and each photo's crop and its teacher output are computed once and cached
 (`TeacherBatches`), so later epochs cost only the small network. The shipped networks are trained
 this way (src/nst/models/README.md): on a 2-core CPU the perceptual loss did not converge in the
@@ -89,6 +90,7 @@ class TrainOptions:
     preview_image: str | None = None    # default: the bundled demo photo
     precision: str = "fp32"             # fp32 | bf16 | auto (bf16 autocast where the CPU/GPU has it)
     teacher: str = ""                   # "" (perceptual loss) | "adain" (distil AdaIN: L1 to its output + TV)
+    init: str = ""                      # start from this checkpoint's weights (same architecture): fine-tuning
     device: str | None = None
 
     def validate(self) -> None:
@@ -291,20 +293,34 @@ class PerceptualLoss(torch.nn.Module):
         return out  # type: ignore[return-value]
 
 
-class DistillLoss:
-    """Loss for `--teacher adain`: mean absolute difference to the teacher's output, plus TV.
+class DistillLoss(torch.nn.Module):
+    """Loss for `--teacher adain`: mean absolute difference to the teacher's output, plus the style
+    (Gram) term of `PerceptualLoss` on `opts.style_layers` when `opts.style_weight` > 0, plus TV.
 
-    __call__(y, t): y the network output, t the teacher's output for the same photos -> dict of
-    scalar losses "teacher", "tv" and their sum "total".
+    The pixel term sets layout, colour and content; alone it learns the low frequencies first and
+    stays blurry for thousands of steps, so the Gram term asks for the style's texture from the start.
+    forward(y, t): y the network output, t the teacher's output for the same photos -> dict of
+    weighted scalar losses "teacher", "style", "tv" and their sum "total".
     """
 
-    def __init__(self, tv_weight: float) -> None:
-        self.tw = tv_weight
+    def __init__(self, vgg: VGG19 | None, style: torch.Tensor, opts: TrainOptions) -> None:
+        super().__init__()
+        self.vgg, self.style_layers = vgg, tuple(opts.style_layers)
+        self.sw, self.tw = opts.style_weight, opts.tv_weight
+        if self.sw > 0 and vgg is not None:
+            with torch.no_grad():
+                feats = vgg(style, self.style_layers)
+            for i, name in enumerate(self.style_layers):
+                self.register_buffer(f"gram{i}", L.gram(feats[name]))
 
-    def __call__(self, y: torch.Tensor, t: torch.Tensor) -> dict[str, torch.Tensor]:
-        out = {"teacher": F.l1_loss(y.float(), t), "tv": self.tw * L.tv_loss(y.float())}
-        out["total"] = out["teacher"] + out["tv"]
-        return out
+    def forward(self, y: torch.Tensor, t: torch.Tensor) -> dict[str, torch.Tensor]:
+        style = y.new_zeros(())
+        if self.sw > 0 and self.vgg is not None:
+            fy = self.vgg(y, self.style_layers)
+            style = sum(L.style_loss(fy[n], getattr(self, f"gram{i}")) for i, n in enumerate(self.style_layers))
+        out = {"teacher": F.l1_loss(y.float(), t), "style": self.sw * style, "tv": self.tw * L.tv_loss(y.float())}
+        out["total"] = out["teacher"] + out["style"] + out["tv"]
+        return out  # type: ignore[return-value]
 
 
 # ----------------------------------------------------------------------------------------- checkpoints
@@ -424,6 +440,11 @@ def train(opts: TrainOptions, progress: ProgressCallback | None = None, resume: 
     net = TransformerNet(ARCHS[opts.arch]).to(device).train()
     optimizer = torch.optim.Adam(net.parameters(), lr=opts.lr)
     start, history, wall = 0, [], 0.0
+    if opts.init and not resume:
+        init_net, init_meta = load_checkpoint(opts.init)
+        if init_meta.get("arch") != ARCHS[opts.arch].to_dict():
+            raise OptionError(f"--init {opts.init} is a different architecture than --arch {opts.arch}")
+        net.load_state_dict(init_net.state_dict())
     if resume:
         if not out.is_file():
             raise InputError(f"{out}: nothing to resume (no checkpoint there yet)")
@@ -452,7 +473,8 @@ def train(opts: TrainOptions, progress: ProgressCallback | None = None, resume: 
         teacher = AdaINStylizer([style], opts=AdaINOptions(size=None, style_size=opts.style_size, precision="fp32",
                                                            device=opts.device), model=teacher_model)
         batches = TeacherBatches(files, opts.size, opts.batch, opts.seed, teacher, warn)
-        loss_fn = DistillLoss(opts.tv_weight)
+        loss_net = teacher.model.encoder if opts.style_weight > 0 else None
+        loss_fn = DistillLoss(loss_net, resize_long_side(style, opts.style_size).to(device), opts)
     else:
         loss_net = vgg.to(device) if vgg is not None else get_vgg(device)
         loss_fn = PerceptualLoss(loss_net, resize_long_side(style, opts.style_size).to(device), opts)

@@ -38,8 +38,11 @@ def add_parsers(sub: Any) -> None:
     pt.add_argument("--style-size", type=positive_int, default=d.style_size,
                     help="long side the style image is encoded at (larger: bigger strokes)")
     pt.add_argument("--teacher", choices=["adain"], default=d.teacher or None,
-                    help="distil AdaIN instead of the perceptual loss: the network learns AdaIN's output for the "
-                    "style (L1 + --tv-weight; the content/style weights and layers are unused)")
+                    help="distil AdaIN instead of the perceptual loss: L1 to AdaIN's output for the style, plus "
+                    "--style-weight x the Gram loss on --style-layers, plus --tv-weight x TV (content weight and "
+                    "layers unused)")
+    pt.add_argument("--init", default="", metavar="CKPT",
+                    help="start from this checkpoint's weights (same --arch) instead of random ones: fine-tuning")
     pt.add_argument("--seed", type=int, default=d.seed)
     pt.add_argument("--checkpoint-every", type=positive_int, default=d.checkpoint_every, metavar="N")
     pt.add_argument("--preview-every", type=int, default=d.preview_every, metavar="N",
