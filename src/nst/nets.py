@@ -18,12 +18,12 @@ The two stride-2 convolutions need H and W to be multiples of 4; `stylize_padded
 size and crops the result, and every inference engine (torch, ONNX Runtime, OpenCV DNN) goes
 through the same padding so they agree.
 
-Presets (`ARCHS`): "medium" (16/32/64 channels, 3 residual blocks, 5x5 outer convolutions,
-~55 kFLOP per pixel) is what the shipped networks use, a middle ground in capacity. "full" is Johnson's network (32/64/128 channels, 5 residual blocks, 9x9 outer
-convolutions, ~0.31 MFLOP per output pixel). "slim" is our CPU real-time variant, chosen by measuring
-at 640x480 (bench/fast.py): 8/16/32 channels, 3 residual blocks, 5x5 outer convolutions (~15 kFLOP
-per pixel, 20x less than full; at 640x480 the full-resolution layers are memory-bound, so the
-full-resolution width matters most).
+Presets (`ARCHS`): "medium" (16/32/64 channels, 3 residual blocks, 5x5 outer convolutions, ~55 kFLOP
+per pixel) is what the shipped networks use, a middle ground in capacity. "full" is Johnson's
+network (32/64/128 channels, 5 residual blocks, 9x9 outer convolutions, ~0.31 MFLOP per output
+pixel). "slim" is our CPU real-time variant, chosen by measuring at 640x480 (bench/fast.py): 8/16/32
+channels, 3 residual blocks, 5x5 outer convolutions (~15 kFLOP per pixel, 20x less than full; at
+640x480 the full-resolution layers are memory-bound, so the full-resolution width matters most).
 """
 
 from __future__ import annotations
