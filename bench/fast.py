@@ -29,7 +29,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from results import best_time, photo_frame, stamp, table, write_section  # noqa: E402
+from results import best_time, measured_peak, photo_frame, stamp, table, write_section  # noqa: E402
 
 from nst.nets import ARCHS, TransformerNet  # noqa: E402
 from nst.registry import demo_content  # noqa: E402
@@ -47,18 +47,6 @@ def frame(h: int = H, w: int = W) -> torch.Tensor:
 def fps_of(fn: Callable[[], object], repeat: int = 5) -> float:
     """Frames per second of one call of `fn` (best of `repeat` after a warm-up)."""
     return 1.0 / best_time(fn, repeat=repeat, warmup=1)
-
-
-def measured_peak() -> dict[str, float]:
-    """GFLOP/s this CPU reaches right now: fp32 matmul 2048^2 and a 3x3 64->64 conv (channels_last) at 240x320."""
-    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
-    t = best_time(lambda: a @ b, repeat=5)
-    conv = torch.nn.Conv2d(64, 64, 3, padding=1).eval()
-    x = torch.randn(1, 64, 240, 320)
-    xc, cc = x.contiguous(memory_format=torch.channels_last), conv.to(memory_format=torch.channels_last)
-    with torch.no_grad():
-        tc = best_time(lambda: cc(xc), repeat=5)
-    return {"matmul": 2 * 2048 ** 3 / t / 1e9, "conv3x3_64": 2 * 64 * 64 * 9 * 240 * 320 / tc / 1e9}
 
 
 def net_for(arch: str) -> tuple[TransformerNet, str]:

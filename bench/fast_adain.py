@@ -16,7 +16,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 
 from adain_baseline import NaiveAdaIN  # noqa: E402
-from results import best_time, photo_frame, stamp, table, write_section  # noqa: E402
+from results import best_time, conv_gflop, measured_peak, photo_frame, stamp, table, write_section  # noqa: E402
 
 from nst.image_io import load_image, resize_long_side  # noqa: E402
 from nst.registry import get_style  # noqa: E402
@@ -49,6 +49,10 @@ def run(write: bool = True, style_name: str = "the_scream") -> str:
                  f"{t_naive / t_content_only:.2f}x"],
                 ["nst AdaINStylizer (style cached, channels_last)", f"{1 / t_ours:.2f}", f"{t_naive / t_ours:.2f}x"]]
     ok = diff.mean().item() <= TOLERANCE
+    # Where the limit is: the convolutions' work per frame against what this CPU computes per second.
+    gflop = conv_gflop(lambda: ours(x), ours.model)
+    peak = measured_peak()["matmul"]
+    need = gflop * 2 / t_naive  # GFLOP/s that 2x the naive frame rate would take, with nst's work per frame
     body = (
         "`python bench/fast_adain.py` (style: the_scream encoded at 512 px; content: the bundled photo).\n\n"
         "ms per image (long side x 3/4):\n\n"
@@ -58,7 +62,13 @@ def run(write: bool = True, style_name: str = "the_scream") -> str:
         + f"\n\nOutput vs the naive fp32 baseline at 640x480: max abs difference {diff.max().item():.4f}, "
         f"mean {diff.mean().item():.5f} (tolerance: mean <= {TOLERANCE}; {'met' if ok else 'NOT met'}). "
         f"Target >= 2x the naive baseline: {'met' if t_naive / t_ours >= 2 else 'NOT met'} "
-        f"({t_naive / t_ours:.2f}x).\n\n{stamp()}"
+        f"({t_naive / t_ours:.2f}x).\n\n"
+        f"Work and limit at 640x480: nst's AdaIN does {gflop:.0f} GFLOP of convolutions per frame (encoder to "
+        f"relu4_1 + decoder, counted from the layer shapes); at {1 / t_ours:.2f} fps that is {gflop / t_ours:.0f} "
+        f"GFLOP/s, {gflop / t_ours / peak:.0%} of the fp32 matmul peak measured in this run ({peak:.0f} GFLOP/s, "
+        f"2048^2). 2x the naive baseline would take {need:.0f} GFLOP/s, {need / peak:.0%} of that peak, with the "
+        "same arithmetic; the remaining levers change the arithmetic (bf16, which this CPU lacks; Winograd; "
+        f"a smaller decoder, which changes the output).\n\n{stamp()}"
     )
     print(body)
     if write:

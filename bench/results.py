@@ -124,3 +124,34 @@ def panning_clip(path: Path, frames: int, w: int = 640, h: int = 480, fps: int =
             for p in a.encode(None):
                 c.mux(p)
     return path
+
+
+def measured_peak() -> dict[str, float]:
+    """GFLOP/s this CPU reaches right now: fp32 matmul 2048^2 and a 3x3 64->64 conv (channels_last) at 240x320."""
+    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+    t = best_time(lambda: a @ b, repeat=5)
+    conv = torch.nn.Conv2d(64, 64, 3, padding=1).eval()
+    x = torch.randn(1, 64, 240, 320)
+    xc, cc = x.contiguous(memory_format=torch.channels_last), conv.to(memory_format=torch.channels_last)
+    with torch.no_grad():
+        tc = best_time(lambda: cc(xc), repeat=5)
+    return {"matmul": 2 * 2048 ** 3 / t / 1e9, "conv3x3_64": 2 * 64 * 64 * 9 * 240 * 320 / tc / 1e9}
+
+
+def conv_gflop(fn: Callable[[], object], model: torch.nn.Module) -> float:
+    """GFLOP (multiply-adds x 2) of every Conv2d of `model` during one call of `fn`, from the layer shapes."""
+    total = [0.0]
+
+    def hook(m: torch.nn.Module, inp: object, out: torch.Tensor) -> None:
+        assert isinstance(m, torch.nn.Conv2d)
+        k = m.kernel_size[0] * m.kernel_size[1]
+        total[0] += 2 * m.in_channels // m.groups * m.out_channels * k * out.shape[0] * out.shape[-2] * out.shape[-1]
+
+    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, torch.nn.Conv2d)]
+    try:
+        with torch.inference_mode():
+            fn()
+    finally:
+        for h in handles:
+            h.remove()
+    return total[0] / 1e9
