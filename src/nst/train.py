@@ -6,14 +6,12 @@ The loop is `train(opts, progress)`: Adam on the perceptual loss
   + tv_weight      * TV(net(x))
 with phi the frozen VGG19 of `nst.features` and G the Gram matrix normalised by C*H*W (`nst.losses`).
 
-With `teacher="adain"` (`nst train --teacher adain`) the loss is instead the mean absolute difference
-to the pretrained AdaIN model's output for the same crop, plus the Gram style term above (on
-`style_layers`, weight `style_weight`; shallow layers keep it cheap) and TV: the network is distilled
-from AdaIN. A pixel target supervises every output pixel directly, so it needs far fewer steps than the
-perceptual loss, and each photo's crop and its teacher output are computed once and cached
-(`TeacherBatches`), so later epochs cost only the small network. The shipped networks are trained
-this way (src/nst/models/README.md): on a 2-core CPU the perceptual loss did not converge in the
-time we had, and a distilled network looks like AdaIN for the same style, ten times faster.
+With `teacher="adain"` (`nst train --teacher adain`) the network is distilled from the pretrained
+AdaIN model instead: `DistillLoss` compares it with AdaIN's output for the same crop (a pixel term at
+half size, and a Gram term on `style_layers` against that output's own Grams). The target is a
+picture, not only statistics, so it asks for a direct answer at every pixel; each photo's crop and
+its teacher output are computed once and cached (`TeacherBatches`), so later epochs cost only the
+network and the shallow VGG layers of the Gram term.
 
 Deviations from the paper, and why:
 - Default style layers stop at relu3_1 (Johnson: relu1_2 ... relu4_3). On a 2-core CPU the VGG
@@ -294,31 +292,33 @@ class PerceptualLoss(torch.nn.Module):
 
 
 class DistillLoss(torch.nn.Module):
-    """Loss for `--teacher adain`: mean absolute difference to the teacher's output, plus the style
-    (Gram) term of `PerceptualLoss` on `opts.style_layers` when `opts.style_weight` > 0, plus TV.
+    """Loss for `--teacher adain`, from the teacher's output t for the same photos:
 
-    The pixel term sets layout, colour and content; alone it learns the low frequencies first and
-    stays blurry for thousands of steps, so the Gram term asks for the style's texture from the start.
-    forward(y, t): y the network output, t the teacher's output for the same photos -> dict of
-    weighted scalar losses "teacher", "style", "tv" and their sum "total".
+        mean |pool2(y) - pool2(t)|                                  (layout and colour, at half size)
+      + style_weight * sum_l MSE(G(phi_l(y)), G(phi_l(t)))           (texture: the teacher's own Grams)
+      + tv_weight * TV(y)
+
+    A pixel loss at full size asks for the teacher's brush strokes at exact positions; a small network
+    learns those last and meanwhile averages them into blur. So the pixel term compares 2x2 averages,
+    and the strokes are asked for through their statistics (Gram matrices of `opts.style_layers`,
+    per image, of the teacher's output: the texture AdaIN paints on this photo, not the painting's).
+    forward(y, t) -> dict of weighted scalar losses "teacher", "style", "tv" and their sum "total".
     """
 
-    def __init__(self, vgg: VGG19 | None, style: torch.Tensor, opts: TrainOptions) -> None:
+    def __init__(self, vgg: VGG19 | None, opts: TrainOptions) -> None:
         super().__init__()
         self.vgg, self.style_layers = vgg, tuple(opts.style_layers)
         self.sw, self.tw = opts.style_weight, opts.tv_weight
-        if self.sw > 0 and vgg is not None:
-            with torch.no_grad():
-                feats = vgg(style, self.style_layers)
-            for i, name in enumerate(self.style_layers):
-                self.register_buffer(f"gram{i}", L.gram(feats[name]))
 
     def forward(self, y: torch.Tensor, t: torch.Tensor) -> dict[str, torch.Tensor]:
         style = y.new_zeros(())
         if self.sw > 0 and self.vgg is not None:
+            with torch.no_grad():
+                ft = self.vgg(t, self.style_layers)
             fy = self.vgg(y, self.style_layers)
-            style = sum(L.style_loss(fy[n], getattr(self, f"gram{i}")) for i, n in enumerate(self.style_layers))
-        out = {"teacher": F.l1_loss(y.float(), t), "style": self.sw * style, "tv": self.tw * L.tv_loss(y.float())}
+            style = sum(L.style_loss(fy[n], L.gram(ft[n])) for n in self.style_layers)
+        pixel = F.l1_loss(F.avg_pool2d(y.float(), 2), F.avg_pool2d(t, 2))
+        out = {"teacher": pixel, "style": self.sw * style, "tv": self.tw * L.tv_loss(y.float())}
         out["total"] = out["teacher"] + out["style"] + out["tv"]
         return out  # type: ignore[return-value]
 
@@ -474,7 +474,7 @@ def train(opts: TrainOptions, progress: ProgressCallback | None = None, resume: 
                                                            device=opts.device), model=teacher_model)
         batches = TeacherBatches(files, opts.size, opts.batch, opts.seed, teacher, warn)
         loss_net = teacher.model.encoder if opts.style_weight > 0 else None
-        loss_fn = DistillLoss(loss_net, resize_long_side(style, opts.style_size).to(device), opts)
+        loss_fn = DistillLoss(loss_net, opts)
     else:
         loss_net = vgg.to(device) if vgg is not None else get_vgg(device)
         loss_fn = PerceptualLoss(loss_net, resize_long_side(style, opts.style_size).to(device), opts)
