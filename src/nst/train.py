@@ -316,7 +316,8 @@ class DistillLoss(torch.nn.Module):
             with torch.no_grad():
                 ft = self.vgg(t, self.style_layers)
             fy = self.vgg(y, self.style_layers)
-            style = sum(L.style_loss(fy[n], L.gram(ft[n])) for n in self.style_layers)
+            style = sum(  # type: ignore[assignment]
+                L.style_loss(fy[n], L.gram(ft[n])) for n in self.style_layers)
         pixel = F.l1_loss(F.avg_pool2d(y.float(), 2), F.avg_pool2d(t, 2))
         out = {"teacher": pixel, "style": self.sw * style, "tv": self.tw * L.tv_loss(y.float())}
         out["total"] = out["teacher"] + out["style"] + out["tv"]
