@@ -48,6 +48,21 @@ def best_time(fn: Callable[[], object], repeat: int = 5, warmup: int = 1) -> flo
     return min(times)
 
 
+def best_times_interleaved(fns: list[Callable[[], object]], repeat: int = 5, warmup: int = 1) -> list[float]:
+    """Minimum wall time of each of `fns`, run in turn (a, b, a, b, ...) so a change in the machine's load
+    during the measurement hits all of them alike: the ratio is what this is for."""
+    for fn in fns:
+        for _ in range(warmup):
+            fn()
+    times: list[list[float]] = [[] for _ in fns]
+    for _ in range(repeat):
+        for i, fn in enumerate(fns):
+            t = time.perf_counter()
+            fn()
+            times[i].append(time.perf_counter() - t)
+    return [min(t) for t in times]
+
+
 def table(header: list[str], rows: list[list[object]]) -> str:
     """A Markdown table."""
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
