@@ -87,7 +87,7 @@ class TrainOptions:
     preview_every: int = 100            # 0: no previews
     preview_image: str | None = None    # default: the bundled demo photo
     precision: str = "fp32"             # fp32 | bf16 | auto (bf16 autocast where the CPU/GPU has it)
-    teacher: str = ""                   # "" (perceptual loss) | "adain" (distil AdaIN: L1 to its output + TV)
+    teacher: str = ""                   # "" (perceptual loss) | "adain" (distil AdaIN: DistillLoss)
     init: str = ""                      # start from this checkpoint's weights (same architecture): fine-tuning
     device: str | None = None
 
@@ -187,22 +187,13 @@ class PhotoBatches:
             self._perms = {epoch: torch.randperm(n, generator=g)}
         return int(self._perms[epoch][pos])
 
-    def _item(self, k: int, fixed_crop: bool = False) -> tuple[int, torch.Tensor | None, bool]:
-        """Item k of the run: (photo index, its crop, flip?). The crop is drawn from (seed, k), or from
-        (seed, photo) with `fixed_crop` (then it is None: callers crop and may cache by photo)."""
+    def _photo(self, k: int) -> int:
+        """Index of the photo for item k of the run: the drawn one, or the next readable one."""
         idx = self._index(k)
         for step in range(len(self.files)):
             j = (idx + step) % len(self.files)
-            if j in self._bad:
-                continue
-            rng = np.random.default_rng([self.seed, k])
-            try:
-                if fixed_crop:
-                    return j, None, bool(rng.random() < 0.5)
-                x = _crop(self.files[j], self.size, rng)
-                return j, x, bool(rng.random() < 0.5)
-            except _DECODE_ERRORS as e:
-                self.bad_image(j, e)
+            if j not in self._bad:
+                return j
         raise InputError("none of the training images could be read")
 
     def bad_image(self, j: int, e: Exception) -> None:
@@ -210,10 +201,21 @@ class PhotoBatches:
         self.skipped.append(str(self.files[j]))
         self.warn(f"skipping unreadable training image {self.files[j]} ({type(e).__name__}: {e})")
 
+    def _load(self, k: int) -> torch.Tensor:
+        """Item k: a crop, and a flip, drawn from (seed, k)."""
+        while True:
+            j = self._photo(k)
+            rng = np.random.default_rng([self.seed, k])
+            try:
+                x = _crop(self.files[j], self.size, rng)
+            except _DECODE_ERRORS as e:
+                self.bad_image(j, e)
+                continue
+            return x.flip(-1) if rng.random() < 0.5 else x
+
     def __call__(self, i: int) -> torch.Tensor:
         """Batch i: B x 3 x size x size RGB [0, 1]."""
-        items = [self._item(i * self.batch + j) for j in range(self.batch)]
-        return torch.stack([x.flip(-1) if flip else x for _, x, flip in items])  # type: ignore[union-attr,misc]
+        return torch.stack([self._load(i * self.batch + j) for j in range(self.batch)])
 
 
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, UnidentifiedImageError, Image.DecompressionBombError)
@@ -235,7 +237,7 @@ class TeacherBatches(PhotoBatches):
 
     def _pair(self, k: int) -> tuple[torch.Tensor, torch.Tensor]:
         while True:
-            j, _, flip = self._item(k, fixed_crop=True)
+            j = self._photo(k)
             if j not in self.cache:
                 try:
                     x = _crop(self.files[j], self.size, np.random.default_rng([self.seed, 1_000_003, j]))
@@ -246,6 +248,7 @@ class TeacherBatches(PhotoBatches):
                 self.cache[j] = (_to_u8(x), _to_u8(t))
             x8, t8 = self.cache[j]
             x, t = x8.float() / 255, t8.float() / 255
+            flip = np.random.default_rng([self.seed, k]).random() < 0.5
             return (x.flip(-1), t.flip(-1)) if flip else (x, t)
 
     def __call__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:  # type: ignore[override]
