@@ -84,8 +84,8 @@ def test_distilling_adain_lowers_the_loss_and_resumes_exactly(tmp_path: Path, st
     o = dict(teacher="adain", lr=3e-2, corrupt=True, style_size=64)
     r = train(opts_for(tmp_path / "a", style_path, iterations=40, **o), teacher_model=tiny_teacher)
     totals = [h["total"] for h in r.losses]
-    assert set(r.losses[0]) == {"teacher", "style", "tv", "total"} and all(np.isfinite(totals))
-    assert r.losses[0]["style"] > 0
+    assert set(r.losses[0]) == {"teacher", "content", "style", "tv", "total"} and all(np.isfinite(totals))
+    assert r.losses[0]["style"] > 0 and r.losses[0]["content"] > 0
     assert np.mean(totals[-5:]) < 0.5 * np.mean(totals[:2])
     assert len(r.skipped) == 1 and r.skipped[0].endswith("broken.jpg")
     train(opts_for(tmp_path / "b", style_path, iterations=20, **o), teacher_model=tiny_teacher)

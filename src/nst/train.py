@@ -8,7 +8,7 @@ with phi the frozen VGG19 of `nst.features` and G the Gram matrix normalised by 
 
 With `teacher="adain"` (`nst train --teacher adain`) the network is distilled from the pretrained
 AdaIN model instead: `DistillLoss` compares it with AdaIN's output for the same crop (a pixel term at
-half size, and a Gram term on `style_layers` against that output's own Grams). The target is a
+half size, a feature term on `content_layers` and a Gram term on `style_layers` against that output's own Grams). The target is a
 picture, not only statistics, so it asks for a direct answer at every pixel; each photo's crop and
 its teacher output are computed once and cached (`TeacherBatches`), so later epochs cost only the
 network and the shallow VGG layers of the Gram term.
@@ -298,33 +298,40 @@ class DistillLoss(torch.nn.Module):
     """Loss for `--teacher adain`, from the teacher's output t for the same photos:
 
         mean |pool2(y) - pool2(t)|                                  (layout and colour, at half size)
+      + content_weight * sum_l MSE(phi_l(y), phi_l(t))              (the teacher's features: sharpness)
       + style_weight * sum_l MSE(G(phi_l(y)), G(phi_l(t)))           (texture: the teacher's own Grams)
       + tv_weight * TV(y)
 
     A pixel loss at full size asks for the teacher's brush strokes at exact positions; a small network
     learns those last and meanwhile averages them into blur. So the pixel term compares 2x2 averages,
-    and the strokes are asked for through their statistics (Gram matrices of `opts.style_layers`,
-    per image, of the teacher's output: the texture AdaIN paints on this photo, not the painting's).
-    forward(y, t) -> dict of weighted scalar losses "teacher", "style", "tv" and their sum "total".
+    and the strokes are asked for through VGG features of the teacher's output (`opts.content_layers`:
+    a blurred stroke has different features than a sharp one) and their statistics (Gram matrices of
+    `opts.style_layers`, per image: the texture AdaIN paints on this photo, not the painting's).
+    forward(y, t) -> dict of weighted scalar losses "teacher", "content", "style", "tv" and "total".
     """
 
     def __init__(self, vgg: VGG19 | None, opts: TrainOptions) -> None:
         super().__init__()
-        self.vgg, self.style_layers = vgg, tuple(opts.style_layers)
-        self.sw, self.tw = opts.style_weight, opts.tv_weight
+        self.vgg = vgg
+        self.content_layers = tuple(opts.content_layers) if opts.content_weight > 0 and vgg is not None else ()
+        self.style_layers = tuple(opts.style_layers) if opts.style_weight > 0 and vgg is not None else ()
+        self.cw, self.sw, self.tw = opts.content_weight, opts.style_weight, opts.tv_weight
 
     def forward(self, y: torch.Tensor, t: torch.Tensor) -> dict[str, torch.Tensor]:
-        style = y.new_zeros(())
-        if self.sw > 0 and self.vgg is not None:
+        content, style = y.new_zeros(()), y.new_zeros(())
+        layers = tuple(dict.fromkeys(self.content_layers + self.style_layers))
+        if layers:
+            assert self.vgg is not None
             with torch.no_grad():
-                ft = self.vgg(t, self.style_layers)
-            fy = self.vgg(y, self.style_layers)
-            style = sum(  # type: ignore[assignment]
-                L.style_loss(fy[n], L.gram(ft[n])) for n in self.style_layers)
+                ft = self.vgg(t, layers)
+            fy = self.vgg(y, layers)
+            content = sum((L.content_loss(fy[n], ft[n]) for n in self.content_layers), content)
+            style = sum((L.style_loss(fy[n], L.gram(ft[n])) for n in self.style_layers), style)
         pixel = F.l1_loss(F.avg_pool2d(y.float(), 2), F.avg_pool2d(t, 2))
-        out = {"teacher": pixel, "style": self.sw * style, "tv": self.tw * L.tv_loss(y.float())}
-        out["total"] = out["teacher"] + out["style"] + out["tv"]
-        return out  # type: ignore[return-value]
+        out = {"teacher": pixel, "content": self.cw * content, "style": self.sw * style,
+               "tv": self.tw * L.tv_loss(y.float())}
+        out["total"] = out["teacher"] + out["content"] + out["style"] + out["tv"]
+        return out
 
 
 # ----------------------------------------------------------------------------------------- checkpoints
@@ -477,7 +484,7 @@ def train(opts: TrainOptions, progress: ProgressCallback | None = None, resume: 
         teacher = AdaINStylizer([style], opts=AdaINOptions(size=None, style_size=opts.style_size, precision="fp32",
                                                            device=opts.device), model=teacher_model)
         batches = TeacherBatches(files, opts.size, opts.batch, opts.seed, teacher, warn)
-        loss_net = teacher.model.encoder if opts.style_weight > 0 else None
+        loss_net = teacher.model.encoder if opts.style_weight > 0 or opts.content_weight > 0 else None
         loss_fn = DistillLoss(loss_net, opts)
     else:
         loss_net = vgg.to(device) if vgg is not None else get_vgg(device)
