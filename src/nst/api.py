@@ -64,20 +64,10 @@ def stylize_tensor(content: torch.Tensor, styles: Sequence[torch.Tensor], method
         opts = _options(OptimizeOptions, options)
         return optimize(content, styles, opts, style_weights, progress=progress)
     if method == "net":
-        from .stylizer import NetOptions, NetStylizer, get_model_path
+        from .stylizer import NetOptions, NetStylizer, net_model_for
 
-        model = options.pop("model", None)
+        model = net_model_for(list(style_names or styles), options.pop("model", None))
         engine = options.pop("engine", "torch")
-        if model is None:
-            names = [s for s in style_names if isinstance(s, str)] if style_names else []
-            path = get_model_path(names[0]) if len(names) == 1 else None
-            if path is None:
-                from .zoo import shipped_models
-
-                raise OptionError(f"no trained network for {'+'.join(str(n) for n in names) or 'this style'} "
-                                  f"(styles with one: {', '.join(shipped_models()) or 'none'}); use --method "
-                                  "adain, --model PATH, or train one with `nst train`")
-            model = str(path)
         size = options.pop("size", 512)
         nopts = _options(NetOptions, options)
         return NetStylizer(str(model), engine, nopts)(resize_long_side(content, size))

@@ -189,6 +189,22 @@ def get_model_path(style: str) -> "Path | None":
     return styles()[style].model_path
 
 
+def net_model_for(styles: Sequence[object], model: "str | Path | None" = None) -> str:
+    """The network file for method "net": `model` when given, else the shipped network of the single
+    bundled style in `styles`; a clear OptionError when there is none."""
+    if model is not None:
+        return str(model)
+    names = [str(s) for s in styles if not isinstance(s, torch.Tensor)]
+    path = get_model_path(names[0]) if len(styles) == 1 and len(names) == 1 else None
+    if path is None:
+        from .zoo import shipped_models
+
+        raise OptionError(f"no trained network for {'+'.join(names) or 'this style'} "
+                          f"(styles with one: {', '.join(shipped_models()) or 'none'}); use --method "
+                          "adain, --model PATH, or train one with `nst train`")
+    return str(path)
+
+
 def make_stylizer(method: str, styles: Sequence[object], weights: Sequence[float] | None = None, *,
                   model: str | None = None, engine: str = "torch", **options: object) -> Stylizer:
     """Build the Stylizer for `method` ("adain", "optimize" or "net") from style names, paths or tensors.
@@ -201,12 +217,7 @@ def make_stylizer(method: str, styles: Sequence[object], weights: Sequence[float
 
     name = "+".join(str(s) for s in styles if not isinstance(s, torch.Tensor)) or method
     if method == "net":  # the network carries its style: no style image is read
-        if model is None:
-            if len(styles) != 1 or isinstance(styles[0], torch.Tensor) or get_model_path(str(styles[0])) is None:
-                raise OptionError("method 'net' needs --model PATH or a single bundled style with a trained "
-                                  "network (see `nst styles`)")
-            model = str(get_model_path(str(styles[0])))
-        return NetStylizer(model, engine, _options(NetOptions, options))
+        return NetStylizer(net_model_for(styles, model), engine, _options(NetOptions, options))
     tensors = [s if isinstance(s, torch.Tensor) else load_style(s) for s in styles]  # type: ignore[arg-type]
     if method == "adain":
         return AdaINStylizer(tensors, weights, _options(AdaINOptions, options), name=name)

@@ -8,10 +8,10 @@ with phi the frozen VGG19 of `nst.features` and G the Gram matrix normalised by 
 
 With `teacher="adain"` (`nst train --teacher adain`) the network is distilled from the pretrained
 AdaIN model instead: `DistillLoss` compares it with AdaIN's output for the same crop (a pixel term at
-half size, a feature term on `content_layers` and a Gram term on `style_layers` against that output's own Grams). The target is a
-picture, not only statistics, so it asks for a direct answer at every pixel; each photo's crop and
-its teacher output are computed once and cached (`TeacherBatches`), so later epochs cost only the
-network and the shallow VGG layers of the Gram term.
+half size, a feature term on `content_layers` and a Gram term on `style_layers` against that output's
+own Grams). The target is a picture, not only statistics, so it asks for a direct answer at every
+pixel; each photo's crop and its teacher output are computed once and cached (`TeacherBatches`), so
+later epochs cost only the network and the shallow VGG layers of the feature and Gram terms.
 
 Deviations from the paper, and why:
 - Default style layers stop at relu3_1 (Johnson: relu1_2 ... relu4_3). On a 2-core CPU the VGG
