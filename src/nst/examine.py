@@ -65,7 +65,8 @@ def contact_sheet(tiles: Sequence[tuple[str, Image.Image]], tile: int = 256, col
 def examine(content: str | Path, style_spec: str | Sequence[str], outdir: Path, size: int = 512,
             overwrite: bool = False, device: str | None = None,
             on_result: Callable[[str, float, Path], None] | None = None) -> Path:
-    """Stylise `content` with each style (fast path), save each result and a contact sheet in `outdir`.
+    """Stylise `content` with each style (fast path: its trained network if it ships one, else AdaIN),
+    save each result and a contact sheet in `outdir`; each tile is labelled "style (method)".
 
     Returns the sheet's path. `on_result(label, seconds, path)` is called after each style.
     """
@@ -85,13 +86,14 @@ def examine(content: str | Path, style_spec: str | Sequence[str], outdir: Path, 
     x = resize_long_side(load_image(content), size)
     tiles = [("original", tensor_to_pil(x))]
     for spec, out in zip(names, outs):
-        stylizer = make_stylizer(resolve_method("auto", [spec]), [spec], size=None, device=device)
+        method = resolve_method("auto", [spec])
+        stylizer = make_stylizer(method, [spec], size=None, device=device)
         t = time.perf_counter()
         with torch.inference_mode():
             y = stylizer(x)
         dt = time.perf_counter() - t
         save_image(y, out)
-        tiles.append((style_label(spec), tensor_to_pil(y)))
+        tiles.append((f"{style_label(spec)} ({method})", tensor_to_pil(y)))
         if on_result:
             on_result(style_label(spec), dt, out)
     save_image(contact_sheet(tiles), sheet_path)
