@@ -170,10 +170,10 @@ def net_section(write: bool = True) -> str:
 
 def shipped_section(write: bool = True) -> str:
     """The shipped networks' training runs, from their checkpoints (cheap: no timing here)."""
-    body = ("Read from the shipped checkpoints (`src/nst/models/*.pt`); minutes = the training loop's wall "
-            "time, images/s = batch x iterations / that time. Two runs at a time, one thread each, on the 2 "
-            "cores; distilled from AdaIN (`--teacher adain`), so the first epoch includes the teacher and "
-            "later ones only the network. Commands in src/nst/models/README.md.\n\n"
+    body = ("Read from the shipped checkpoints (`src/nst/models/*.pt`): their last training stage, with the "
+            "perceptual loss (each started from earlier distillation stages; src/nst/models/README.md has the "
+            "whole chain and the commands). minutes = the training loop's wall time, images/s = batch x "
+            "iterations / that time; four runs at a time, one thread each, on the 2 cores.\n\n"
             + table(["style", "arch", "crop", "batch", "iterations", "minutes", "images/s"], shipped_training_rows()))
     print(body)
     if write:

@@ -128,12 +128,36 @@ def test_bad_model_inputs(tmp_path: Path, exported: tuple[TransformerNet, Path, 
 
 
 def test_shipped_models_are_small_and_load() -> None:
+    from nst.registry import styles
     from nst.zoo import load_model, shipped_models
 
-    for name, path in shipped_models().items():
+    shipped = shipped_models()
+    assert len(shipped) >= 4  # the product promise: trained networks for at least four bundled styles
+    for name, path in shipped.items():
         assert path.stat().st_size <= 10_000_000, name
+        assert styles()[name].model_path == path
         net, meta = load_model(name)
-        assert meta["style"]["name"] == name
+        assert meta["style"]["name"] == name and "optimizer" not in meta
         with torch.no_grad():
             y = stylize_padded(net, torch.rand(1, 3, 20, 24))
         assert torch.isfinite(y).all()
+
+
+def test_shipped_network_end_to_end(tmp_path: Path, photo_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`nst image` with a bundled style that ships a network uses it by default (real weights)."""
+    from PIL import Image
+
+    from nst.cli import main
+    from nst.zoo import shipped_models
+
+    style = sorted(shipped_models())[0]
+    out = tmp_path / "net.png"
+    assert main(["image", str(photo_path), "--style", style, "--size", "96", "-o", str(out)]) == 0
+    stdout = capsys.readouterr().out
+    assert "net)" in stdout
+    with Image.open(out) as im:
+        assert im.size == (96, 72)
+        pixels = im.convert("RGB").getextrema()
+    assert all(hi - lo > 40 for lo, hi in pixels)  # a picture, not a flat colour
+    assert main(["styles"]) == 0
+    assert "adain, net" in capsys.readouterr().out
