@@ -173,7 +173,7 @@ def shipped_section(write: bool = True) -> str:
     body = ("Read from the shipped checkpoints (`src/nst/models/*.pt`): their last training stage, with the "
             "perceptual loss (each started from earlier distillation stages; src/nst/models/README.md has the "
             "whole chain and the commands). minutes = the training loop's wall time, images/s = batch x "
-            "iterations / that time; four runs at a time, one thread each, on the 2 cores.\n\n"
+            "iterations / that time; mostly four runs at a time, one thread each, on the 2 cores (details there).\n\n"
             + table(["style", "arch", "crop", "batch", "iterations", "minutes", "images/s"], shipped_training_rows()))
     print(body)
     if write:
