@@ -156,3 +156,30 @@ def test_unwritable_output(tmp_path: Path, photo_path: Path, capsys: pytest.Capt
     for target in ["/proc/nst_out.png", str(tmp_path / "no" / "such" / "dir.png"), str(tmp_path / "o.xyz")]:
         code, _, err = run(capsys, "image", str(photo_path), "--style", "udnie", "--size", "64", "-o", target)
         assert code == 1 and err.startswith("nst: error: ") and err.count("\n") == 1, (target, err)
+
+
+def test_model_without_style(tmp_path: Path, photo_path: Path, monkeypatch: pytest.MonkeyPatch,
+                             capsys: pytest.CaptureFixture[str]) -> None:
+    from nst.zoo import shipped_models
+
+    name, model = sorted(shipped_models().items())[0]
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = run(capsys, "image", str(photo_path), "--model", str(model), "--size", "64")
+    assert code == 0 and "net)" in out and (tmp_path / f"photo_{name}.png").is_file()
+    code, _, err = run(capsys, "image", str(photo_path), "--size", "64")
+    assert code == 1 and "a style is needed" in err
+
+
+def test_closed_stdout_pipe_is_quiet() -> None:
+    import os
+    import subprocess
+    import sys
+
+    r, w = os.pipe()
+    os.close(r)  # the reader is gone before nst writes: like `nst styles | head -0`
+    try:
+        proc = subprocess.run([sys.executable, "-c", "from nst.cli import entry; entry()", "styles"],
+                              stdout=w, stderr=subprocess.PIPE, text=True, timeout=120)
+    finally:
+        os.close(w)
+    assert proc.returncode == 1 and proc.stderr == ""

@@ -7,6 +7,7 @@ options dataclasses, never repeated here.
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 from typing import NoReturn, Sequence
 
@@ -30,13 +31,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code (0 ok, 1 bad input or failure, 2 usage, 130 interrupted)."""
     args = build_parser().parse_args(argv)
     try:
-        return int(args.func(args))
+        code = int(args.func(args))
+        sys.stdout.flush()  # a closed pipe shows here, inside the try, not at exit
+        return code
     except (NSTError, FloatingPointError) as e:
         print(f"nst: error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("nst: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `nst styles | head`: the reader left; say nothing more
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
     except MemoryError:
         print("nst: error: out of memory; try a smaller --size", file=sys.stderr)
         return 1

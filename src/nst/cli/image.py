@@ -14,8 +14,9 @@ from .common import Bar, add_method_options, floats, method_options, positive_in
 def add_parsers(sub: Any) -> None:
     pi = sub.add_parser("image", help="stylise one photo", description="Stylise one photo with one or more styles.")
     pi.add_argument("content", help="photo to stylise (JPEG, PNG, WebP, TIFF, BMP)")
-    pi.add_argument("--style", action="append", required=True,
-                    help="style image path or bundled style name (see `nst styles`); repeat to blend")
+    pi.add_argument("--style", action="append", default=None,
+                    help="style image path or bundled style name (see `nst styles`); repeat to blend "
+                         "(not needed with --model)")
     pi.add_argument("--style-weights", type=floats, default=None, help="blend weights, e.g. 0.7,0.3")
     pi.add_argument("-o", "--output", default=None,
                     help="output file (.png, .jpg, .tif, .webp); default <content>_<style>.png here")
@@ -50,14 +51,24 @@ def default_output(content: str, styles: Sequence[str], ext: str = ".png") -> Pa
     return Path(f"{Path(content).stem}_{'+'.join(style_label(s) for s in styles)}{ext}")
 
 
+def style_args(args: argparse.Namespace) -> list[str]:
+    """The --style values; none is fine with --model (the network carries its style)."""
+    from ..errors import OptionError
+
+    if not args.style and not args.model:
+        raise OptionError("a style is needed: --style NAME_OR_PATH (or a trained network: --model PATH)")
+    return list(args.style or [])
+
+
 def cmd_image(args: argparse.Namespace) -> int:
     from ..api import load_style, resolve_method, stylize_tensor
     from ..image_io import check_output_path, load_image, save_image
     from ..registry import is_path_like, resolve_style
 
     t0 = time.perf_counter()
+    args.style = style_args(args)
     content = Path(args.content)
-    out = Path(args.output) if args.output else default_output(args.content, args.style)
+    out = Path(args.output) if args.output else default_output(args.content, args.style or [Path(args.model).stem])
     c = load_image(content)
     method = "net" if args.model else resolve_method(args.method, args.style)
     # a trained network carries its style: the style image is only needed for the other methods

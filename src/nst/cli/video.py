@@ -59,8 +59,9 @@ def add_parsers(sub: Any) -> None:
         "(work files in OUT.nst-work/ next to the output, removed on success).")
     pv.add_argument("input", help="video file (anything FFmpeg reads: mp4, mov, mkv, webm, avi, ...)")
     pv.add_argument("-o", "--output", required=True, help=f"output file: {formats}")
-    pv.add_argument("--style", action="append", required=True,
-                    help="style image path or bundled style name (see `nst styles`); repeat to blend")
+    pv.add_argument("--style", action="append", default=None,
+                    help="style image path or bundled style name (see `nst styles`); repeat to blend "
+                         "(not needed with --model)")
     pv.add_argument("--style-weights", type=floats, default=None, help="blend weights, e.g. 0.7,0.3")
     pv.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     pv.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
@@ -164,7 +165,9 @@ def cmd_video(args: argparse.Namespace) -> int:
     from ..image_io import check_output_path
     from ..stylizer import make_stylizer
     from ..video import VIDEO_FORMATS, VideoOptions, probe, stylize_video, work_dir_for
+    from .image import style_args
 
+    args.style = style_args(args)
     info = probe(args.input)  # bad input and a bad output path fail here, before weights load
     check_output_path(args.output, [info.path], args.overwrite, VIDEO_FORMATS)
     method = "net" if args.model else resolve_method(args.method, args.style)  # --model implies net
