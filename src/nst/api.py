@@ -70,7 +70,7 @@ def stylize_tensor(content: torch.Tensor, styles: Sequence[torch.Tensor], method
         engine = options.pop("engine", "torch")
         size = options.pop("size", 512)
         nopts = _options(NetOptions, options)
-        return NetStylizer(str(model), engine, nopts)(resize_long_side(content, size))
+        return NetStylizer(model, engine, nopts)(resize_long_side(content, size))
     aopts = _options(AdaINOptions, options)
     x = resize_long_side(content, aopts.size)
     return AdaINStylizer(styles, style_weights, aopts)(x)

@@ -486,7 +486,7 @@ class StyleBank:
         """
         from .api import load_style, resolve_method
         from .registry import style_label
-        from .stylizer import AdaINOptions, NetOptions, get_model_path, make_stylizer
+        from .stylizer import AdaINOptions, NetOptions, make_stylizer, net_model_for
 
         def fields(cls_: type) -> dict[str, Any]:
             names = {f.name for f in dataclasses.fields(cls_)}
@@ -504,9 +504,9 @@ class StyleBank:
         if not specs:
             raise OptionError("at least one style is needed")
         methods = [resolve_method(method, [s]) for s in specs]
-        missing = [s for s, m in zip(specs, methods) if m == "net" and get_model_path(s) is None]
-        if missing:
-            raise OptionError(f"no trained network for {', '.join(missing)} (use --method adain, or --model PATH)")
+        for s, m in zip(specs, methods):
+            if m == "net":
+                net_model_for([s])  # a clear error now for a style without a network, not at its first use
         images = {i: load_style(s) for i, (s, m) in enumerate(zip(specs, methods)) if m == "adain"}
         adain_opts, net_opts = fields(AdaINOptions), fields(NetOptions)
 

@@ -35,6 +35,23 @@ def positive_int(text: str) -> int:
     return v
 
 
+def add_style_options(p: argparse.ArgumentParser) -> None:
+    """--style (repeatable) and --style-weights, for the commands that also take --model."""
+    p.add_argument("--style", action="append", default=None,
+                   help="style image path or bundled style name (see `nst styles`); repeat to blend "
+                        "(not needed with --model)")
+    p.add_argument("--style-weights", type=floats, default=None, help="blend weights, e.g. 0.7,0.3")
+
+
+def style_args(args: argparse.Namespace) -> list[str]:
+    """The --style values; none is fine with --model (the network carries its style)."""
+    from ..errors import OptionError
+
+    if not args.style and not args.model:
+        raise OptionError("a style is needed: --style NAME_OR_PATH (or a trained network: --model PATH)")
+    return list(args.style or [])
+
+
 def add_method_options(p: argparse.ArgumentParser,
                        methods: Sequence[str] = ("auto", "optimize", "adain", "net")) -> None:
     """Flags for choosing and tuning a stylisation method; defaults come from the options dataclasses."""

@@ -8,16 +8,13 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from .common import Bar, add_method_options, floats, method_options, positive_int
+from .common import Bar, add_method_options, add_style_options, method_options, positive_int, style_args
 
 
 def add_parsers(sub: Any) -> None:
     pi = sub.add_parser("image", help="stylise one photo", description="Stylise one photo with one or more styles.")
     pi.add_argument("content", help="photo to stylise (JPEG, PNG, WebP, TIFF, BMP)")
-    pi.add_argument("--style", action="append", default=None,
-                    help="style image path or bundled style name (see `nst styles`); repeat to blend "
-                         "(not needed with --model)")
-    pi.add_argument("--style-weights", type=floats, default=None, help="blend weights, e.g. 0.7,0.3")
+    add_style_options(pi)
     pi.add_argument("-o", "--output", default=None,
                     help="output file (.png, .jpg, .tif, .webp); default <content>_<style>.png here")
     pi.add_argument("--overwrite", action="store_true", help="replace an existing output file")
@@ -49,15 +46,6 @@ def default_output(content: str, styles: Sequence[str], ext: str = ".png") -> Pa
     from ..registry import style_label
 
     return Path(f"{Path(content).stem}_{'+'.join(style_label(s) for s in styles)}{ext}")
-
-
-def style_args(args: argparse.Namespace) -> list[str]:
-    """The --style values; none is fine with --model (the network carries its style)."""
-    from ..errors import OptionError
-
-    if not args.style and not args.model:
-        raise OptionError("a style is needed: --style NAME_OR_PATH (or a trained network: --model PATH)")
-    return list(args.style or [])
 
 
 def cmd_image(args: argparse.Namespace) -> int:

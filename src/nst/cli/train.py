@@ -38,9 +38,9 @@ def add_parsers(sub: Any) -> None:
     pt.add_argument("--style-size", type=positive_int, default=d.style_size,
                     help="long side the style image is encoded at (larger: bigger strokes)")
     pt.add_argument("--teacher", choices=["adain"], default=d.teacher or None,
-                    help="distil AdaIN instead of the perceptual loss: L1 to AdaIN's output for the style, plus "
-                    "--style-weight x the Gram loss on --style-layers, plus --tv-weight x TV (content weight and "
-                    "layers unused)")
+                    help="distil AdaIN instead of the perceptual loss: L1 to AdaIN's output for the style (half "
+                    "size), plus --content-weight x the feature loss on --content-layers and --style-weight x the "
+                    "Gram loss on --style-layers, both against that output, plus --tv-weight x TV")
     pt.add_argument("--init", default="", metavar="CKPT",
                     help="start from this checkpoint's weights (same --arch) instead of random ones: fine-tuning")
     pt.add_argument("--seed", type=int, default=d.seed)
@@ -91,10 +91,11 @@ def cmd_train(args: argparse.Namespace) -> int:
             return
         bar.n = ev.step
         lo = ev.losses
-        bar.set_postfix_str(" ".join(f"{k} {v:.4g}" for k, v in lo.items()) + f" {ev.info}", refresh=False)
+        line = " ".join(f"{k} {v:.4g}" for k, v in lo.items()) + f" {ev.info}"
+        bar.set_postfix_str(line, refresh=False)
         bar.refresh()
         if args.quiet is False and not sys.stderr.isatty() and (ev.step % opts.checkpoint_every == 0):
-            print(f"it {ev.step}/{ev.steps} " + " ".join(f"{k} {v:.4g}" for k, v in lo.items()) + f" {ev.info}",
+            print(f"it {ev.step}/{ev.steps} {line}",
                   flush=True)
 
     t0 = time.perf_counter()

@@ -10,7 +10,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Iterator
 
-from .common import add_method_options, floats, method_options, positive_int
+from .common import add_method_options, add_style_options, method_options, positive_int, style_args
 
 
 def _time(text: str) -> float:
@@ -59,10 +59,7 @@ def add_parsers(sub: Any) -> None:
         "(work files in OUT.nst-work/ next to the output, removed on success).")
     pv.add_argument("input", help="video file (anything FFmpeg reads: mp4, mov, mkv, webm, avi, ...)")
     pv.add_argument("-o", "--output", required=True, help=f"output file: {formats}")
-    pv.add_argument("--style", action="append", default=None,
-                    help="style image path or bundled style name (see `nst styles`); repeat to blend "
-                         "(not needed with --model)")
-    pv.add_argument("--style-weights", type=floats, default=None, help="blend weights, e.g. 0.7,0.3")
+    add_style_options(pv)
     pv.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     pv.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     add_method_options(pv)
@@ -165,7 +162,6 @@ def cmd_video(args: argparse.Namespace) -> int:
     from ..image_io import check_output_path
     from ..stylizer import make_stylizer
     from ..video import VIDEO_FORMATS, VideoOptions, probe, stylize_video, work_dir_for
-    from .image import style_args
 
     args.style = style_args(args)
     info = probe(args.input)  # bad input and a bad output path fail here, before weights load
