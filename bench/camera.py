@@ -59,8 +59,8 @@ def stylizer_fps(stylizer: object, frames: int) -> float:
 
 def random_net(path: Path, arch: str) -> Path:
     """A transformer network of preset `arch` with random weights (speed does not depend on them)."""
+    from nst.checkpoints import FORMAT, FORMAT_VERSION, save_checkpoint
     from nst.nets import TransformerNet, arch_config
-    from nst.train import FORMAT, FORMAT_VERSION, save_checkpoint
 
     torch.manual_seed(0)
     cfg = arch_config(arch)

@@ -100,7 +100,7 @@ def training_speed(arch: str, steps: int = 3, size: int = 256, batch: int = 4) -
 
 
 def shipped_training_rows() -> list[list[object]]:
-    from nst.train import read_checkpoint
+    from nst.checkpoints import read_checkpoint
     from nst.zoo import shipped_models
 
     rows: list[list[object]] = []

@@ -42,8 +42,8 @@ def make_clip(path: Path, frames: int) -> Path:
 
 def random_model(arch: str, tmp: Path) -> Path:
     """A checkpoint of an untrained network: the same speed as a trained one of that architecture."""
+    from nst.checkpoints import FORMAT, FORMAT_VERSION, save_checkpoint
     from nst.nets import ARCHS, TransformerNet
-    from nst.train import FORMAT, FORMAT_VERSION, save_checkpoint
 
     torch.manual_seed(0)
     net = TransformerNet(ARCHS[arch]).eval()

@@ -408,8 +408,8 @@ def test_cli_errors(clip: Path, tmp_path: Path, capsys: pytest.CaptureFixture[st
 
 def _random_net(path: Path) -> Path:
     """A 'slim' transformer network with random weights, saved as an nst checkpoint."""
+    from nst.checkpoints import FORMAT, FORMAT_VERSION, save_checkpoint
     from nst.nets import TransformerNet, arch_config
-    from nst.train import FORMAT, FORMAT_VERSION, save_checkpoint
 
     torch.manual_seed(0)
     cfg = arch_config("slim")

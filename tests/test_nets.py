@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from nst.checkpoints import FORMAT, FORMAT_VERSION, save_checkpoint
 from nst.errors import InputError, OptionError
 from nst.nets import ARCHS, ArchConfig, TransformerNet, pad_to_multiple, stylize_padded
-from nst.train import FORMAT, FORMAT_VERSION, save_checkpoint
 
 #: Max abs difference (RGB in [0, 1]) allowed between an engine and PyTorch fp32 on the same network.
 ENGINE_TOLERANCE = 1e-4

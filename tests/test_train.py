@@ -10,10 +10,11 @@ import torch
 from PIL import Image
 
 from nst.adain import AdaINModel, Decoder
+from nst.checkpoints import FORMAT_VERSION, load_checkpoint, read_checkpoint
 from nst.errors import InputError, OptionError
 from nst.features import VGG19
 from nst.nets import stylize_padded
-from nst.train import FORMAT_VERSION, TrainOptions, load_checkpoint, read_checkpoint, train
+from nst.train import TrainOptions, train
 
 from .conftest import make_photo
 

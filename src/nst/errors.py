@@ -16,7 +16,15 @@ class OutputError(NSTError):
 
 
 class OptionError(NSTError, ValueError):
-    """An option has a value outside its allowed set or range."""
+    """An option has a value outside its allowed set or range.
+
+    `field` names the option (a dataclass field such as "strength") when the error is about one; the
+    message then reads "strength must be ..." and the CLI shows it as "--strength must be ...".
+    """
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        self.field, self.detail = field, message
+        super().__init__(f"{field} {message}" if field else message)
 
 
 class DisplayError(NSTError):

@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from .errors import InputError, OptionError, OutputError
+from .io.atomic import atomic_write, default_file_mode  # noqa: F401 (re-exported)
 
 ImageLike = Union[str, os.PathLike, Image.Image, np.ndarray, torch.Tensor]
 
@@ -190,14 +191,6 @@ def check_output_path(out: str | os.PathLike, inputs: list[Path] | tuple[Path, .
     return p
 
 
-def default_file_mode() -> int:
-    """Permissions a newly created file gets under the current umask (files written via mkstemp,
-    which creates them 0600, are chmod-ed to this before the rename)."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
 def save_image(x: torch.Tensor | Image.Image, path: str | os.PathLike, quality: int = 95) -> Path:
     """Write an image atomically (temp file + rename); the format follows the extension.
 
@@ -209,20 +202,6 @@ def save_image(x: torch.Tensor | Image.Image, path: str | os.PathLike, quality: 
         raise OutputError(f"{p}: unsupported output format '{p.suffix}'")
     img = x if isinstance(x, Image.Image) else tensor_to_pil(x)
     kwargs: dict = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
-    parent = p.parent if str(p.parent) else Path(".")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix="." + p.name + ".", suffix=".part", dir=parent)
-    except OSError as e:
-        raise OutputError(f"{p}: cannot write ({e.strerror})") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            img.save(f, format=fmt, **kwargs)
-        os.chmod(tmp, default_file_mode())  # mkstemp creates 0600; give the file the usual permissions
-        os.replace(tmp, p)
-    except OSError as e:
-        Path(tmp).unlink(missing_ok=True)
-        raise OutputError(f"{p}: cannot write ({e.strerror or e})") from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(p) as f:
+        img.save(f, format=fmt, **kwargs)
     return p

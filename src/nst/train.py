@@ -34,10 +34,8 @@ Checkpoints are a dict of plain types plus state dicts, read with `torch.load(we
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import math
 import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -49,18 +47,17 @@ import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 
 from . import losses as L
+from .checkpoints import FORMAT, FORMAT_VERSION, file_sha256, load_checkpoint, read_checkpoint, save_checkpoint
 from .device import autocast, bf16_supported, pick_device
-from .errors import InputError, OptionError, OutputError
+from .errors import InputError, OptionError
 from .features import VGG19, get_vgg
-from .image_io import default_file_mode, load_image, pil_to_tensor, resize_long_side, save_image
-from .nets import ARCHS, ArchConfig, TransformerNet, stylize_padded
+from .image_io import load_image, pil_to_tensor, resize_long_side, save_image
+from .nets import ARCHS, TransformerNet, stylize_padded
 from .progress import Progress, ProgressCallback
 
 if TYPE_CHECKING:
     from .adain import AdaINModel
 
-FORMAT = "nst-transformer"
-FORMAT_VERSION = 1
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 
 
@@ -332,87 +329,6 @@ class DistillLoss(torch.nn.Module):
                "tv": self.tw * L.tv_loss(y.float())}
         out["total"] = out["teacher"] + out["content"] + out["style"] + out["tv"]
         return out
-
-
-# ----------------------------------------------------------------------------------------- checkpoints
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def save_checkpoint(path: str | os.PathLike, ckpt: dict[str, Any]) -> Path:
-    """torch.save atomically (temp file + rename): an interrupted save never corrupts `path`."""
-    p = Path(path)
-    try:
-        p.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix="." + p.name + ".", suffix=".part", dir=p.parent)
-    except OSError as e:
-        raise OutputError(f"{p}: cannot write ({e.strerror})") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(ckpt, f)
-        os.chmod(tmp, default_file_mode())  # mkstemp creates 0600
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return p
-
-
-def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    """Load and check a checkpoint dict (weights only: no code runs). Clear InputErrors for files that
-    are missing, not checkpoints, or written by a newer nst."""
-    p = Path(path)
-    if not p.is_file():
-        raise InputError(f"{p}: no such model file")
-    try:
-        ckpt = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as e:  # torch raises UnpicklingError, RuntimeError, EOFError, ... for foreign files
-        raise InputError(f"{p}: not an nst model checkpoint ({type(e).__name__})") from None
-    if not isinstance(ckpt, dict) or ckpt.get("format") not in LOADERS:
-        raise InputError(f"{p}: not an nst model checkpoint (no 'format' field this nst knows)")
-    version = ckpt.get("format_version")
-    if not isinstance(version, int) or version < 1:
-        raise InputError(f"{p}: checkpoint has an invalid format version {version!r}")
-    if version > FORMAT_VERSION:
-        raise InputError(f"{p}: checkpoint format version {version} is newer than this nst supports "
-                         f"({FORMAT_VERSION}); upgrade nst to load it")
-    return ckpt
-
-
-def _load_transformer_v1(ckpt: dict[str, Any]) -> TransformerNet:
-    net = TransformerNet(ArchConfig.from_dict(ckpt["arch"]))
-    state = {k: v.float() for k, v in ckpt["state_dict"].items()}
-    try:
-        net.load_state_dict(state)
-    except RuntimeError as e:
-        raise InputError(f"checkpoint weights do not match its architecture ({str(e).splitlines()[0]})") from None
-    return net.eval()
-
-
-#: format name -> loader of that format's checkpoint dict (one registry for every model file).
-LOADERS: dict[str, Callable[[dict[str, Any]], torch.nn.Module]] = {FORMAT: _load_transformer_v1}
-
-
-def load_checkpoint(path: str | os.PathLike) -> tuple[TransformerNet, dict[str, Any]]:
-    """A trained network (eval mode, fp32, CPU) and its checkpoint metadata (without the weights)."""
-    ckpt = read_checkpoint(path)
-    net = LOADERS[ckpt["format"]](ckpt)
-    meta = {k: v for k, v in ckpt.items() if k not in ("state_dict", "optimizer")}
-    return net, meta  # type: ignore[return-value]
-
-
-def inference_checkpoint(ckpt: dict[str, Any], half: bool = True) -> dict[str, Any]:
-    """The checkpoint to ship: no optimiser state, weights in fp16 (half the size; outputs differ by
-    ~1e-3, see tests)."""
-    out = {k: v for k, v in ckpt.items() if k != "optimizer"}
-    out["state_dict"] = {k: (v.half() if half and v.is_floating_point() else v) for k, v in ckpt["state_dict"].items()}
-    return out
 
 
 # ----------------------------------------------------------------------------------------- loop

@@ -23,10 +23,10 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from .checkpoints import inference_checkpoint, load_checkpoint, read_checkpoint, save_checkpoint
 from .device import autocast, bf16_supported, pick_device
 from .errors import InputError, OptionError, OutputError
 from .nets import TransformerNet, pad_to_multiple, stylize_padded
-from .train import inference_checkpoint, load_checkpoint, read_checkpoint, save_checkpoint
 
 ENGINES = ("torch", "onnxruntime", "opencv")
 

@@ -1,0 +1,94 @@
+"""Model files: the checkpoint format, its versions, and the one registry of loaders.
+
+A checkpoint is a dict of plain types plus state dicts, read with `torch.load(weights_only=True)`
+(no code runs when a file is loaded):
+    format: "nst-transformer", format_version: 1, arch: ArchConfig.to_dict(), arch_name,
+    style: {name, sha256}, train: the training options, iteration, losses, wall_time,
+    state_dict (fp32, or fp16 for shipped models), optimizer (absent in shipped models).
+`load_checkpoint` reads any version up to FORMAT_VERSION of any format in `LOADERS`. Inference code
+imports this module, never the training code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from .errors import InputError
+from .io.atomic import atomic_write
+from .nets import ArchConfig, TransformerNet
+
+FORMAT = "nst-transformer"
+FORMAT_VERSION = 1
+
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def save_checkpoint(path: str | os.PathLike, ckpt: dict[str, Any]) -> Path:
+    """torch.save atomically (temp file + rename): an interrupted save never corrupts `path`."""
+    p = Path(path)
+    with atomic_write(p, mkdir=True) as f:
+        torch.save(ckpt, f)
+    return p
+
+
+def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """Load and check a checkpoint dict (weights only: no code runs). Clear InputErrors for files that
+    are missing, not checkpoints, or written by a newer nst."""
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(f"{p}: no such model file")
+    try:
+        ckpt = torch.load(p, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises UnpicklingError, RuntimeError, EOFError, ... for foreign files
+        raise InputError(f"{p}: not an nst model checkpoint ({type(e).__name__})") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") not in LOADERS:
+        raise InputError(f"{p}: not an nst model checkpoint (no 'format' field this nst knows)")
+    version = ckpt.get("format_version")
+    if not isinstance(version, int) or version < 1:
+        raise InputError(f"{p}: checkpoint has an invalid format version {version!r}")
+    if version > FORMAT_VERSION:
+        raise InputError(f"{p}: checkpoint format version {version} is newer than this nst supports "
+                         f"({FORMAT_VERSION}); upgrade nst to load it")
+    return ckpt
+
+
+def _load_transformer_v1(ckpt: dict[str, Any]) -> TransformerNet:
+    net = TransformerNet(ArchConfig.from_dict(ckpt["arch"]))
+    state = {k: v.float() for k, v in ckpt["state_dict"].items()}
+    try:
+        net.load_state_dict(state)
+    except RuntimeError as e:
+        raise InputError(f"checkpoint weights do not match its architecture ({str(e).splitlines()[0]})") from None
+    return net.eval()
+
+
+#: format name -> loader of that format's checkpoint dict (one registry for every model file).
+LOADERS: dict[str, Callable[[dict[str, Any]], torch.nn.Module]] = {FORMAT: _load_transformer_v1}
+
+
+def load_checkpoint(path: str | os.PathLike) -> tuple[TransformerNet, dict[str, Any]]:
+    """A trained network (eval mode, fp32, CPU) and its checkpoint metadata (without the weights)."""
+    ckpt = read_checkpoint(path)
+    net = LOADERS[ckpt["format"]](ckpt)
+    meta = {k: v for k, v in ckpt.items() if k not in ("state_dict", "optimizer")}
+    return net, meta  # type: ignore[return-value]
+
+
+def inference_checkpoint(ckpt: dict[str, Any], half: bool = True) -> dict[str, Any]:
+    """The checkpoint to ship: no optimiser state, weights in fp16 (half the size; outputs differ by
+    ~1e-3, see tests)."""
+    out = {k: v for k, v in ckpt.items() if k != "optimizer"}
+    out["state_dict"] = {k: (v.half() if half and v.is_floating_point() else v) for k, v in ckpt["state_dict"].items()}
+    return out
