@@ -7,6 +7,7 @@ style, so the recording shows which style was applied to which frame.
 
 from __future__ import annotations
 
+import copy
 import time
 from pathlib import Path
 
@@ -36,6 +37,7 @@ from nst.camera import (
     to_tensor,
 )
 from nst.errors import DisplayError, InputError, OptionError
+from nst.methods import STRENGTH
 
 W, H, FPS, N = 64, 48, 25, 24
 COLOURS = {"red": (1.0, 0.0, 0.0), "green": (0.0, 1.0, 0.0), "blue": (0.0, 0.0, 1.0)}
@@ -53,6 +55,17 @@ class TintStylizer:
         self.delay = delay
         self.strength = 1.0
         self.calls = 0
+
+    capabilities = frozenset({STRENGTH})
+    thread_safe = True
+
+    def with_strength(self, strength: float) -> "TintStylizer":
+        other = copy.copy(self)
+        other.strength = strength
+        return other
+
+    def config(self) -> dict[str, object]:
+        return {"tint": self.name, "strength": self.strength}
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         self.calls += 1
@@ -364,8 +377,8 @@ def test_no_gui_gives_a_message_suggesting_headless(monkeypatch: pytest.MonkeyPa
 def test_bad_options() -> None:
     with pytest.raises(OptionError):
         CameraOptions(max_frames=0).validate()
-    with pytest.raises(OptionError):
-        StyleBank.from_specs(["starry_night"], "optimize")
+    with pytest.raises(OptionError, match="iterations must be at least 1"):
+        StyleBank.from_specs(["starry_night"], "optimize", iterations=0)
     with pytest.raises(InputError, match="unknown style"):
         StyleBank.from_specs(["starry_nite"], "adain")
 
@@ -433,14 +446,19 @@ def test_cli_with_a_trained_network(clip: Path, tmp_path: Path, capsys: pytest.C
 
 
 def test_bank_gives_each_method_its_own_options(tmp_path: Path) -> None:
-    from nst.stylizer import AdaINStylizer, NetStylizer
+    from nst.methods.adain import AdaINStylizer
+    from nst.methods.net import NetStylizer
 
     model = _random_net(tmp_path / "n.pt")
     opts = {"strength": 0.4, "style_size": 64, "preserve_color": None, "precision": "fp32", "device": "cpu"}
-    net = StyleBank.from_specs([], model=str(model), **opts)
+    net = StyleBank.from_specs([], model=str(model), **{k: v for k, v in opts.items() if k != "style_size"})
     assert net.labels == ["n"] and isinstance(net.get(0), NetStylizer)
     with pytest.raises(OptionError, match="no trained network"):
-        StyleBank.from_specs(["udnie"], "net", **opts)
+        StyleBank.from_specs(["udnie"], "net", **{k: v for k, v in opts.items() if k != "style_size"})
+    with pytest.raises(OptionError, match="style_size does not apply"):
+        StyleBank.from_specs([], model=str(model), style_size=64)
+    with pytest.raises(OptionError, match="preserve_color must be one of luminance"):
+        StyleBank.from_specs(["udnie", "starry_night"], preserve_color="histogram")  # up front, not on switching
     ada = StyleBank.from_specs(["udnie"], "auto", **opts)  # no shipped network for udnie: adain
     st = ada.get(0)
-    assert isinstance(st, AdaINStylizer) and st.strength == 0.4 and st.opts.size is None
+    assert isinstance(st, AdaINStylizer) and st.strength == 0.4 and st.opts.style_size == 64

@@ -160,7 +160,7 @@ def test_unwritable_output(tmp_path: Path, photo_path: Path, capsys: pytest.Capt
 
 def test_model_without_style(tmp_path: Path, photo_path: Path, monkeypatch: pytest.MonkeyPatch,
                              capsys: pytest.CaptureFixture[str]) -> None:
-    from nst.zoo import shipped_models
+    from nst.registry import shipped_models
 
     name, model = sorted(shipped_models().items())[0]
     monkeypatch.chdir(tmp_path)

@@ -67,7 +67,7 @@ def test_flops_and_config() -> None:
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[TransformerNet, Path, Path]:
-    from nst.zoo import export_onnx
+    from nst.engines import export_onnx
 
     d = tmp_path_factory.mktemp("models")
     net = random_net()
@@ -77,7 +77,7 @@ def exported(tmp_path_factory: pytest.TempPathFactory) -> tuple[TransformerNet, 
 
 @pytest.mark.parametrize("engine", ["onnxruntime", "opencv"])
 def test_engines_agree_with_torch(exported: tuple[TransformerNet, Path, Path], engine: str) -> None:
-    from nst.zoo import make_runner
+    from nst.engines import make_runner
 
     net, pt, onnx = exported
     for spec in (pt, onnx):  # a .pt is exported on the fly; an .onnx runs directly
@@ -93,9 +93,8 @@ def test_engines_agree_with_torch(exported: tuple[TransformerNet, Path, Path], e
 
 def test_net_stylizer_and_auto_method(exported: tuple[TransformerNet, Path, Path],
                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    import nst.stylizer
-    from nst.api import resolve_method
-    from nst.stylizer import make_stylizer
+    import nst.methods
+    from nst.methods import make_stylizer, resolve_method
 
     net, pt, onnx = exported
     x = torch.rand(1, 3, 30, 41)
@@ -104,7 +103,8 @@ def test_net_stylizer_and_auto_method(exported: tuple[TransformerNet, Path, Path
     for model, engine in ((pt, "torch"), (onnx, "onnxruntime")):
         s = make_stylizer("net", ["starry_night"], model=str(model), engine=engine, precision="fp32")
         assert (s(x) - ref).abs().max() <= ENGINE_TOLERANCE
-    monkeypatch.setattr(nst.stylizer, "get_model_path", lambda name: pt if name == "starry_night" else None)
+    monkeypatch.setattr(nst.methods, "shipped_model", lambda name: pt if name == "starry_night" else None)
+    monkeypatch.setattr(nst.methods.net, "shipped_model", lambda name: pt if name == "starry_night" else None)
     assert resolve_method("auto", ["starry_night"]) == "net"
     assert resolve_method("auto", ["the_scream"]) == "adain"
     assert resolve_method("auto", ["starry_night", "the_scream"]) == "adain"
@@ -113,7 +113,8 @@ def test_net_stylizer_and_auto_method(exported: tuple[TransformerNet, Path, Path
 
 
 def test_bad_model_inputs(tmp_path: Path, exported: tuple[TransformerNet, Path, Path]) -> None:
-    from nst.zoo import make_runner, resolve_model
+    from nst.engines import make_runner
+    from nst.registry import model_file as resolve_model
 
     with pytest.raises(InputError, match="no such model"):
         resolve_model(tmp_path / "nothing.pt")
@@ -128,8 +129,8 @@ def test_bad_model_inputs(tmp_path: Path, exported: tuple[TransformerNet, Path, 
 
 
 def test_shipped_models_are_small_and_load() -> None:
-    from nst.registry import styles
-    from nst.zoo import load_model, shipped_models
+    from nst.engines import load_model
+    from nst.registry import shipped_models, styles
 
     shipped = shipped_models()
     assert len(shipped) >= 4  # the product promise: trained networks for at least four bundled styles
@@ -148,7 +149,7 @@ def test_shipped_network_end_to_end(tmp_path: Path, photo_path: Path, capsys: py
     from PIL import Image
 
     from nst.cli import main
-    from nst.zoo import shipped_models
+    from nst.registry import shipped_models
 
     style = sorted(shipped_models())[0]
     out = tmp_path / "net.png"

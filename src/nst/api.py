@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-import os
-from pathlib import Path
 from typing import Any, Sequence, Union
 
 import torch
@@ -12,97 +9,64 @@ from PIL import Image
 
 from .errors import OptionError
 from .image_io import ImageLike, load_image, resize_long_side, tensor_to_pil
-from .optimize import OptimizeOptions, optimize
+from .methods import make_stylizer
+from .methods.common import style_input
+from .options import check_value
 from .progress import ProgressCallback
-from .registry import get_style, resolve_style
-from .stylizer import AdaINOptions, AdaINStylizer
+from .registry import styles as _styles
 
-METHODS = ("auto", "optimize", "adain", "net")
 StyleLike = Union[ImageLike, Sequence[ImageLike]]
+DEFAULT_SIZE = 512
+_SIZE_META = {"min": 16, "max": 16384}
 
 
 def load_style(spec: ImageLike) -> torch.Tensor:
-    """A style given as a bundled style name, a path, a PIL image, an array or a tensor -> 1x3xHxW."""
-    if isinstance(spec, (str, os.PathLike)):
-        return load_image(resolve_style(str(spec)))
-    return load_image(spec)
+    """A style given as a bundled style name, a path, a PIL image, an array or a tensor -> 1 x 3 x H x W."""
+    image = style_input(spec).image
+    assert image is not None  # style_input loads by default
+    return image
 
 
-def resolve_method(method: str, styles: Sequence[ImageLike]) -> str:
-    """'auto' picks the fastest good method: a trained network for a single named style that has one,
-    else AdaIN. `optimize` is never chosen automatically: it is the slow, best-quality method."""
-    if method not in METHODS:
-        raise OptionError(f"unknown method '{method}' (use {', '.join(METHODS)})")
-    if method != "auto":
-        return method
-    if len(styles) == 1 and isinstance(styles[0], str):
-        from .stylizer import get_model_path
-
-        if get_model_path(styles[0]) is not None:
-            return "net"
-    return "adain"
+def _style_list(style: StyleLike) -> list[ImageLike]:
+    items: list[ImageLike] = list(style) if isinstance(style, (list, tuple)) else [style]  # type: ignore[list-item]
+    if not items:
+        raise OptionError("at least one style is needed")
+    return items
 
 
-def _options(cls: type, options: dict[str, Any]) -> Any:
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(options) - names)
-    if unknown:
-        raise OptionError(f"unknown option(s) for this method: {', '.join(unknown)}")
-    return cls(**options)
-
-
-def stylize_tensor(content: torch.Tensor, styles: Sequence[torch.Tensor], method: str = "auto",
+def stylize_tensor(content: torch.Tensor, style: StyleLike, method: str = "auto", *, size: int | None = DEFAULT_SIZE,
                    style_weights: Sequence[float] | None = None, progress: ProgressCallback | None = None,
-                   style_names: Sequence[object] | None = None, **options: Any) -> torch.Tensor:
-    """Tensor version of `stylize`: 1x3xHxW in, 1x3xhxw out (long side = options['size'], default 512).
-
-    For method "net", `options` may hold `model` (checkpoint/ONNX path) and `engine`; without a model
-    the shipped network of the single bundled style in `style_names` is used.
-    """
-    method = resolve_method(method, list(style_names) if style_names else styles)  # type: ignore[arg-type]
-    if method == "optimize":
-        opts = _options(OptimizeOptions, options)
-        return optimize(content, styles, opts, style_weights, progress=progress)
-    if method == "net":
-        from .stylizer import NetOptions, NetStylizer, net_model_for
-
-        model = net_model_for(list(style_names or styles), options.pop("model", None))
-        engine = options.pop("engine", "torch")
-        size = options.pop("size", 512)
-        nopts = _options(NetOptions, options)
-        return NetStylizer(model, engine, nopts)(resize_long_side(content, size))
-    aopts = _options(AdaINOptions, options)
-    x = resize_long_side(content, aopts.size)
-    return AdaINStylizer(styles, style_weights, aopts)(x)
+                   **options: Any) -> torch.Tensor:
+    """Tensor version of `stylize`: 1 x 3 x H x W in, 1 x 3 x h x w out with long side `size` (None: as is)."""
+    check_value("size", size, _SIZE_META)
+    stylizer = make_stylizer(method, _style_list(style), style_weights, progress=progress, **options)
+    return stylizer(resize_long_side(content, size))
 
 
-def stylize(content: ImageLike, style: StyleLike, method: str = "auto", *,
+def stylize(content: ImageLike, style: StyleLike, method: str = "auto", *, size: int | None = DEFAULT_SIZE,
             style_weights: Sequence[float] | None = None, progress: ProgressCallback | None = None,
             **options: Any) -> Image.Image:
     """Stylise `content` with one or more styles and return a PIL image.
 
-    content: a path, PIL image, HxWxC numpy array (uint8/uint16/float in [0, 1]) or tensor.
+    content: a path, PIL image, H x W x C numpy array (uint8/uint16/float in [0, 1]) or tensor.
     style: the same, or a bundled style's name (see `nst.list_styles()`), or a list of them;
         `style_weights` blends several styles (non-negative, normalised to sum 1).
-    method: "auto" (fastest good method: a shipped network for a single bundled style, else adain),
-        "net" (a trained network: model=PATH, engine="torch"|"onnxruntime"|"opencv"), "adain" or
-        "optimize" (Gatys; slow, best quality).
-    options: fields of OptimizeOptions or AdaINOptions (e.g. size=512, iterations=300, strength=0.8).
-    progress: called with nst.Progress events (the library never prints).
+    method: "auto" (the fastest good method: a shipped network for a single bundled style, else
+        adain), or a registered method: "net", "adain", "optimize" (`nst.methods.method_names()`).
+    size: long side of the output in pixels (None keeps the photo's size).
+    options: fields of the method's options (e.g. iterations=300 for optimize, strength=0.8,
+        model="my.pt" and engine="onnxruntime" for net); unknown or out-of-range values raise
+        `nst.OptionError` naming the field.
+    progress: called with `nst.Progress` events (the library never prints).
     """
-    styles_in: list[ImageLike] = list(style) if isinstance(style, (list, tuple)) else [style]  # type: ignore[list-item]
-    if not styles_in:
-        raise OptionError("at least one style is needed")
-    c = load_image(content)
-    s = [load_style(x) for x in styles_in]
-    return tensor_to_pil(stylize_tensor(c, s, method, style_weights, progress, style_names=styles_in, **options))
+    styles = _style_list(style)
+    return tensor_to_pil(stylize_tensor(load_image(content), styles, method, size=size, style_weights=style_weights,
+                                        progress=progress, **options))
 
 
 def list_styles() -> list[str]:
     """Names of the bundled styles."""
-    from .registry import styles
-
-    return list(styles())
+    return list(_styles())
 
 
-__all__ = ["stylize", "stylize_tensor", "load_style", "list_styles", "resolve_method", "get_style", "Path"]
+__all__ = ["stylize", "stylize_tensor", "load_style", "list_styles"]

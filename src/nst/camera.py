@@ -35,7 +35,6 @@ The library never prints or exits: it reports through `on_event` callbacks and r
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import os
 import sys
@@ -45,16 +44,17 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import Enum
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence, Union
+from typing import Callable, Iterable, Mapping, Protocol, Sequence, Union
 
 import cv2
 import numpy as np
 import torch
 from PIL import Image
 
+from .bank import StylizerBank
 from .errors import DisplayError, InputError, OptionError, OutputError
 from .image_io import save_image
-from .stylizer import Stylizer
+from .methods import STRENGTH
 
 #: Frame rate assumed when a source reports none (many webcams and streams report 0).
 DEFAULT_FPS = 30.0
@@ -456,81 +456,7 @@ class FrameGrabber:
 # --------------------------------------------------------------------------------------------
 
 
-class StyleBank:
-    """The styles to cycle through. Stylizer i is built by `build(i)` the first time it is needed
-    (AdaIN encodes its style then, ~0.3 s), then kept; `prepare(i)` builds it ahead of time."""
-
-    def __init__(self, labels: Sequence[str], build: Callable[[int], Stylizer]) -> None:
-        if not labels:
-            raise OptionError("at least one style is needed")
-        self.labels = list(labels)
-        self._build = build
-        self._cache: dict[int, Stylizer] = {}
-
-    @classmethod
-    def from_stylizers(cls, stylizers: Sequence[Stylizer], labels: Sequence[str] | None = None) -> "StyleBank":
-        """Ready-made stylizers (tests, the Python API)."""
-        items = list(stylizers)
-        return cls(list(labels) if labels else [s.name for s in items], lambda i: items[i])
-
-    @classmethod
-    def from_specs(cls, specs: Sequence[str], method: str = "auto", *, model: str | None = None,
-                   engine: str = "torch", **options: Any) -> "StyleBank":
-        """Bundled style names or image paths, or one trained network (`model`, which implies "net").
-
-        "auto" is resolved per style: the style's shipped network where one exists, else AdaIN.
-        Style images and network files are checked now (a bad name or file fails before the camera
-        opens); each stylizer is built on first use. `options` may mix fields of AdaINOptions and
-        NetOptions (strength, style_size, preserve_color, precision, device): each stylizer gets
-        the ones its method has. `size` is fixed to None: the loop resizes frames itself.
-        """
-        from .api import load_style, resolve_method
-        from .registry import style_label
-        from .stylizer import AdaINOptions, NetOptions, make_stylizer, net_model_for
-
-        def fields(cls_: type) -> dict[str, Any]:
-            names = {f.name for f in dataclasses.fields(cls_)}
-            return {k: v for k, v in options.items() if k in names and k != "size"}
-
-        if method not in ("auto", "adain", "net"):
-            raise OptionError(f"method '{method}' is not for live use (use auto, adain or net)")
-        if model is not None:
-            if not Path(model).is_file():
-                raise InputError(f"{model}: no such model file")
-            net_opts = fields(NetOptions)
-            return cls([Path(model).stem], lambda i: make_stylizer("net", [], model=model, engine=engine,
-                                                                   size=None, **net_opts))
-        specs = list(specs)
-        if not specs:
-            raise OptionError("at least one style is needed")
-        methods = [resolve_method(method, [s]) for s in specs]
-        for s, m in zip(specs, methods):
-            if m == "net":
-                net_model_for([s])  # a clear error now for a style without a network, not at its first use
-        images = {i: load_style(s) for i, (s, m) in enumerate(zip(specs, methods)) if m == "adain"}
-        adain_opts, net_opts = fields(AdaINOptions), fields(NetOptions)
-
-        def build(i: int) -> Stylizer:
-            if methods[i] == "net":
-                return make_stylizer("net", [specs[i]], engine=engine, size=None, **net_opts)
-            return make_stylizer("adain", [images[i]], size=None, **adain_opts)
-
-        return cls([style_label(s) for s in specs], build)
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def get(self, i: int) -> Stylizer:
-        if i not in self._cache:
-            self._cache[i] = self._build(i)
-        return self._cache[i]
-
-    prepare = get
-
-
-# --------------------------------------------------------------------------------------------
-# Views: resize, tensor conversion, side by side, overlay
-# --------------------------------------------------------------------------------------------
+StyleBank = StylizerBank  # the bank lives in nst.bank (shared with the web page)
 
 
 def frame_size(width: int, height: int, size: int | None) -> tuple[int, int]:
@@ -865,7 +791,7 @@ def run_camera(source: FrameSource, bank: StyleBank, opts: CameraOptions | None 
 
     try:
         # Build the first stylizer before the capture starts, so its set-up time is not counted as lag.
-        bank.prepare(state.style)
+        bank.get(state.style)
         if record is not None:
             recorder = _Recorder(Path(record), source.fps, w * (2 if opts.compare else 1), h)
         grabber.start()
@@ -894,8 +820,8 @@ def run_camera(source: FrameSource, bank: StyleBank, opts: CameraOptions | None 
                 break
 
             stylizer = bank.get(state.style)
-            if hasattr(stylizer, "strength"):
-                stylizer.strength = state.strength  # type: ignore[attr-defined]
+            if STRENGTH in stylizer.capabilities:
+                stylizer = stylizer.with_strength(state.strength)  # type: ignore[attr-defined]
             label = bank.labels[state.style]
             if label not in stats.styles_shown:
                 stats.styles_shown.append(label)

@@ -43,6 +43,16 @@ def _cpu_has_bf16() -> bool:
         return False
 
 
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+def use_bf16(precision: str, device: torch.device) -> bool:
+    """The one precision rule: "bf16" always, "auto" only where the hardware has native bf16."""
+    if precision not in PRECISIONS:
+        raise OptionError(f"must be one of {', '.join(PRECISIONS)}, not {precision!r}", field="precision")
+    return precision == "bf16" or (precision == "auto" and bf16_supported(device))
+
+
 @contextlib.contextmanager
 def autocast(device: torch.device, enabled: bool) -> Iterator[None]:
     """bf16 autocast on `device` when `enabled`, a no-op otherwise."""

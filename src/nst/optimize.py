@@ -36,7 +36,6 @@ from .progress import Progress, ProgressCallback
 class OptimizeOptions:
     """Settings for `optimize`; the CLI derives its flags and defaults from these fields."""
 
-    size: int = 512                     # long side of the output, pixels
     iterations: int = 80                # iterations at the full-size scale
     content_weight: float = 1.0
     style_weight: float = 3e6
@@ -55,6 +54,8 @@ class OptimizeOptions:
     precision: str = "auto"             # auto | fp32 | bf16 (auto: bf16 only where the hardware has it)
     channels_last: bool = True
     device: str | None = None
+    warm_start: bool = False            # video: each frame starts from the previous result
+    warm_iterations: int | None = None  # iterations for each frame after the first (default iterations / 4)
 
     def validate(self) -> None:
         choices = {"optimizer": ("lbfgs", "adam"), "init": ("content", "noise", "style"),
@@ -65,7 +66,7 @@ class OptimizeOptions:
                                   f"not '{getattr(self, name)}'")
         if self.preserve_color not in (None, "luminance", "histogram"):
             raise OptionError(f"--preserve-color must be luminance or histogram, not '{self.preserve_color}'")
-        for name in ("size", "iterations", "min_size"):
+        for name in ("iterations", "min_size"):
             if getattr(self, name) < (16 if "size" in name else 1):
                 raise OptionError(f"--{name.replace('_', '-')} is too small: {getattr(self, name)}")
         for name in ("content_weight", "style_weight", "tv_weight", "lr", "style_scale"):
@@ -196,7 +197,7 @@ def optimize(content: torch.Tensor, styles: Sequence[torch.Tensor], opts: Optimi
              vgg: VGG19 | None = None, init: torch.Tensor | None = None) -> torch.Tensor:
     """Stylise `content` (1x3xHxW, RGB [0,1], any size) with one or more style images.
 
-    Returns a 1x3xhxw tensor whose long side is `opts.size`. Deterministic for a given seed,
+    Returns a 1x3xHxW tensor (the content's size; front ends resize first). Deterministic for a given seed,
     settings and machine. `progress` receives a Progress event after every iteration.
     `init`, if given (1x3xh'xw', RGB [0,1], resized as needed), is the starting image instead of
     `opts.init`: video warm start from the previous stylised frame (Ruder et al. 2016).
@@ -220,13 +221,14 @@ def optimize(content: torch.Tensor, styles: Sequence[torch.Tensor], opts: Optimi
     if opts.preserve_color == "histogram":
         styles = [L.match_histogram(s, content) for s in styles]
 
-    sizes = scale_sizes(opts.size, opts.min_size, opts.multiscale)
-    final = resize_long_side(content, opts.size)
+    size = int(max(content.shape[-2:]))
+    sizes = scale_sizes(size, opts.min_size, opts.multiscale)
+    final = resize_long_side(content, size)
     final_hw = (int(final.shape[-2]), int(final.shape[-1]))
     iters = [opts.coarse_iterations] * (len(sizes) - 1) + [opts.iterations]
     hws = []
     for s in sizes[:-1]:
-        k = s / opts.size
+        k = s / size
         hws.append((max(1, round(final_hw[0] * k)), max(1, round(final_hw[1] * k))))
     hws.append(final_hw)
     if min(final_hw) < MIN_SIDE:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import os
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -67,6 +68,35 @@ def resolve_style(spec: str) -> Path:
 def style_label(spec: str) -> str:
     """Short name for output file names and captions: the style name or the file's stem."""
     return Path(spec).stem if is_path_like(spec) else spec
+
+
+def shipped_models() -> dict[str, Path]:
+    """Bundled style name -> its shipped network, for the styles that have one."""
+    return {name: s.model_path for name, s in styles().items() if s.model_path is not None}
+
+
+def shipped_model(spec: str) -> Path | None:
+    """The network that ships for bundled style `spec`, or None (paths and unknown names: None)."""
+    if is_path_like(spec) or spec not in styles():
+        return None
+    return styles()[spec].model_path
+
+
+def model_file(spec: str | os.PathLike) -> Path:
+    """The one model lookup: an existing model file, or a bundled style's name -> its shipped network.
+
+    Raises InputError for a missing file or a style without a network.
+    """
+    p = Path(spec)
+    if p.is_file():
+        return p
+    name = str(spec)
+    if not is_path_like(name) and name in styles():
+        path = styles()[name].model_path
+        if path is None:
+            raise InputError(f"style '{name}' has no trained network yet (train one with `nst train --style {name}`)")
+        return path
+    raise InputError(f"{spec}: no such model file")
 
 
 def demo_content() -> Path:

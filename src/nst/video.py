@@ -54,6 +54,7 @@ from PIL import Image
 
 from .errors import InputError, OptionError, OutputError
 from .image_io import check_output_path, default_file_mode, load_image
+from .methods.base import SEQUENTIAL
 from .progress import Progress, ProgressCallback
 
 #: Output extension -> FFmpeg container format.
@@ -1007,7 +1008,7 @@ def stylize_video(src: str | os.PathLike, out: str | os.PathLike, stylizer: Tens
         trim = opts.start > 0 or opts.duration is not None or opts.max_frames is not None
         first_pts: int | None = None
         stylized, t_stylize = 0, 0.0
-        warm = getattr(stylizer, "warm_start", False) and hasattr(stylizer, "previous")
+        warm = SEQUENTIAL in getattr(stylizer, "capabilities", ())
 
         def emit(n: int, text: str = "") -> None:
             if progress is not None:
@@ -1048,9 +1049,9 @@ def stylize_video(src: str | os.PathLike, out: str | os.PathLike, stylizer: Tens
                 queued += len(batch)
                 emit(queued)
                 continue
-            if warm and batch[0].index > 0 and stylizer.previous is None:  # type: ignore[attr-defined]
+            if warm and batch[0].index > 0 and stylizer.state() is None:  # type: ignore[attr-defined]
                 prev = work.load(batch[0].index - 1)
-                stylizer.previous = arrays_to_tensor([prev])  # type: ignore[attr-defined]
+                stylizer.reset(arrays_to_tensor([prev]))  # type: ignore[attr-defined]
             x = arrays_to_tensor([f.rgb(opts.size) for f in batch])
             t0 = time.perf_counter()
             y = stylizer(x)

@@ -11,8 +11,9 @@ import os
 import sys
 from typing import NoReturn, Sequence
 
-from ..errors import NSTError
+from ..errors import NSTError, OptionError
 from .common import Parser
+from .options import flag_for
 
 # Subcommand modules, in the order their commands appear in `nst --help`.
 COMMAND_MODULES = ["image", "video", "camera", "train"]
@@ -35,7 +36,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.flush()  # a closed pipe shows here, inside the try, not at exit
         return code
     except (NSTError, FloatingPointError) as e:
-        print(f"nst: error: {e}", file=sys.stderr)
+        print(f"nst: error: {_message(e)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("nst: interrupted", file=sys.stderr)
@@ -47,6 +48,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MemoryError:
         print("nst: error: out of memory; try a smaller --size", file=sys.stderr)
         return 1
+
+
+def _message(e: Exception) -> str:
+    """One line; an option error names the flag (the library names the field)."""
+    if isinstance(e, OptionError) and e.field:
+        return f"{flag_for(e.field)} {e.detail}"
+    return str(e).splitlines()[0] if str(e) else type(e).__name__
 
 
 def entry() -> NoReturn:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 from typing import Any
@@ -22,9 +23,11 @@ def _positive_float(text: str) -> float:
 
 def add_parsers(sub: Any) -> None:
     from ..camera import KEY_HELP, CameraOptions
-    from ..stylizer import AdaINOptions
+    from ..methods import method_names, registered
+    from .common import METHOD_GROUPS
+    from .options import add_options
 
-    o, a = CameraOptions(), AdaINOptions()
+    o = CameraOptions()
     p = sub.add_parser(
         "camera", help="live style transfer from a webcam, video file or stream",
         description="Stylise a live source frame by frame and show it in a window (keys: " + KEY_HELP + "), "
@@ -33,21 +36,13 @@ def add_parsers(sub: Any) -> None:
                    help="camera number (default 0), video file or stream URL (rtsp://, http://...)")
     p.add_argument("--styles", default="all",
                    help="comma-separated style names or image paths to cycle through, or 'all' (default)")
-    p.add_argument("--method", default="auto", choices=["auto", "adain", "net"],
-                   help="auto: a trained network for a style if one exists, else adain")
-    p.add_argument("--model", default=None,
-                   help="a trained network (.pt or .onnx) to use instead of --styles (implies --method net)")
-    p.add_argument("--engine", choices=["torch", "onnxruntime", "opencv"], default="torch",
-                   help="inference engine for --method net")
+    p.add_argument("--method", default="auto", choices=[m for m in method_names() if m != "optimize"],
+                   help="auto: a trained network for a style if one ships, else adain")
     p.add_argument("--size", type=positive_int, default=o.size,
                    help=f"long side of the stylised frames in pixels (default {o.size}; smaller is faster)")
-    p.add_argument("--strength", type=float, default=o.strength,
-                   help="starting strength for adain, 0 = photo, 1 = full style (+/- keys change it)")
-    p.add_argument("--style-size", type=positive_int, default=a.style_size, help="long side styles are encoded at")
-    p.add_argument("--preserve-color", choices=["luminance", "histogram"], default=None,
-                   help="keep the camera's colours")
-    p.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: CUDA when present, else CPU)")
-    p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default=a.precision)
+    seen: set[str] = set()
+    for name in ("adain", "net"):
+        add_options(p.add_argument_group(METHOD_GROUPS[name]), registered()[name].options, seen=seen)
     g = p.add_argument_group("window and recording")
     g.add_argument("--no-window", dest="window", action="store_false",
                    help="headless: no window (works with opencv-python-headless); use with -o to record")
@@ -68,15 +63,23 @@ def add_parsers(sub: Any) -> None:
     p.set_defaults(func=cmd_camera)
 
 
+def o_default_strength() -> float:
+    from ..camera import CameraOptions
+
+    return CameraOptions().strength
+
+
 def cmd_camera(args: argparse.Namespace) -> int:
     from ..camera import KEY_HELP, CameraEvent, CameraOptions, OpenCVWindow, StyleBank, open_source, parse_key_schedule
     from ..examine import parse_styles
     from ..image_io import check_output_path
+    from ..methods import registered
     from ..video import VIDEO_FORMATS
+    from .options import given
 
     opts = CameraOptions(size=args.size, realtime=True if args.realtime else None, max_frames=args.max_frames,
                          duration=args.duration, overlay=args.overlay, compare=args.compare,
-                         strength=args.strength, snapshot_dir=args.snapshot_dir)
+                         strength=getattr(args, "strength", o_default_strength()), snapshot_dir=args.snapshot_dir)
     opts.validate()
     keys = parse_key_schedule(args.keys) if args.keys else None
     out = Path(args.output) if args.output else None
@@ -84,13 +87,12 @@ def cmd_camera(args: argparse.Namespace) -> int:
     if out is not None:
         inputs = [source_path] if source_path.exists() else []
         check_output_path(out, inputs, args.overwrite, formats=VIDEO_FORMATS)
-    specs = parse_styles(args.styles) if args.model is None else []
+    model = getattr(args, "model", None)
+    specs = parse_styles(args.styles) if model is None else []
     window = OpenCVWindow() if args.window else None  # fails fast, before anything slow
     try:
-        options: dict[str, Any] = {"style_size": args.style_size, "strength": args.strength,
-                                   "preserve_color": args.preserve_color, "precision": args.precision,
-                                   "device": args.device}
-        bank = StyleBank.from_specs(specs, args.method, model=args.model, engine=args.engine, **options)
+        names = [f.name for m in registered().values() for f in dataclasses.fields(m.options) if f.name != "model"]
+        bank = StyleBank.from_specs(specs, args.method, model=model, **given(args, names))
         source = open_source(args.source)
     except BaseException:
         if window is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-from typing import Any, NoReturn, Sequence
+from typing import Any, NoReturn
 
 
 class Parser(argparse.ArgumentParser):
@@ -43,72 +43,46 @@ def add_style_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--style-weights", type=floats, default=None, help="blend weights, e.g. 0.7,0.3")
 
 
-def style_args(args: argparse.Namespace) -> list[str]:
-    """The --style values; none is fine with --model (the network carries its style)."""
+def style_args(args: argparse.Namespace, method: str) -> list[str]:
+    """The --style values; none is fine for a method whose model carries its style (--model, or a
+    method that uses no style image)."""
     from ..errors import OptionError
+    from ..methods import get_method
 
-    if not args.style and not args.model:
+    if not args.style and get_method(method).uses_style_images:
         raise OptionError("a style is needed: --style NAME_OR_PATH (or a trained network: --model PATH)")
     return list(args.style or [])
 
 
-def add_method_options(p: argparse.ArgumentParser,
-                       methods: Sequence[str] = ("auto", "optimize", "adain", "net")) -> None:
-    """Flags for choosing and tuning a stylisation method; defaults come from the options dataclasses."""
-    from ..optimize import OptimizeOptions
-    from ..stylizer import AdaINOptions
+METHOD_GROUPS = {"optimize": "optimize (Gatys et al. 2015)", "adain": "adain (Huang & Belongie 2017)",
+                 "net": "net (trained networks, Johnson et al. 2016)"}
 
-    o, a = OptimizeOptions(), AdaINOptions()
-    p.add_argument("--method", default="auto", choices=list(methods),
-                   help="auto: the fastest good method (default): a trained network for the style if one exists, "
-                   "else adain (one pass, any style); net: a trained network; optimize: Gatys, slow, best quality")
-    p.add_argument("--model", default=None,
-                   help="trained network checkpoint (.pt) or exported ONNX file to use (implies --method net)")
-    p.add_argument("--engine", choices=["torch", "onnxruntime", "opencv"], default="torch",
-                   help="inference engine for --method net")
-    p.add_argument("--size", type=positive_int, default=None,
-                   help=f"long side of the output in pixels (default {o.size}; aspect ratio kept)")
-    p.add_argument("--preserve-color", choices=["luminance", "histogram"], default=None,
-                   help="keep the photo's colours: luminance-only transfer or colour histogram matching")
-    p.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: CUDA when present, else CPU)")
-    p.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
-                   help="bf16 autocast; auto uses it only where the hardware supports it natively")
-    g = p.add_argument_group("optimize (Gatys et al. 2015)")
-    g.add_argument("--iterations", type=positive_int, default=o.iterations, help="iterations at full size")
-    g.add_argument("--coarse-iterations", type=int, default=o.coarse_iterations,
-                   help="iterations at each coarser scale")
-    g.add_argument("--content-weight", type=float, default=o.content_weight)
-    g.add_argument("--style-weight", type=float, default=o.style_weight)
-    g.add_argument("--tv-weight", type=float, default=o.tv_weight)
-    g.add_argument("--content-layers", type=names, default=o.content_layers, help="comma-separated, e.g. relu4_2")
-    g.add_argument("--style-layers", type=names, default=o.style_layers,
-                   help="comma-separated, e.g. relu1_1,relu2_1,relu3_1,relu4_1,relu5_1")
-    g.add_argument("--optimizer", choices=["lbfgs", "adam"], default=o.optimizer)
-    g.add_argument("--lr", type=float, default=o.lr, help="Adam step size")
-    g.add_argument("--init", choices=["content", "noise", "style"], default=o.init)
-    g.add_argument("--seed", type=int, default=o.seed)
-    g.add_argument("--style-scale", type=float, default=o.style_scale,
-                   help="style image size relative to the output (larger: bigger brush strokes)")
-    g.add_argument("--no-multiscale", dest="multiscale", action="store_false", help="single scale (slower)")
-    g.add_argument("--min-size", type=positive_int, default=o.min_size, help="long side of the first scale")
-    g.add_argument("--save-every", type=positive_int, default=None, metavar="N",
-                   help="save the current result every N iterations")
-    g = p.add_argument_group("adain (Huang & Belongie 2017)")
-    g.add_argument("--strength", type=float, default=a.strength, help="0 = photo, 1 = full style")
-    g.add_argument("--style-size", type=positive_int, default=a.style_size, help="long side styles are encoded at")
+
+def add_method_options(p: argparse.ArgumentParser, size_default: int | None = 512) -> None:
+    """--method, --size and every registered method's options, generated from their dataclasses."""
+    from ..methods import method_names, registered
+    from .options import add_options
+
+    p.add_argument("--method", default="auto", choices=method_names(),
+                   help="auto: the fastest good method (default): a trained network for the style if one ships, "
+                   "else adain; " + "; ".join(f"{m.name}: {m.summary}" for m in registered().values()))
+    p.add_argument("--size", type=positive_int, default=size_default,
+                   help="long side of the output in pixels" + (f" (default {size_default})" if size_default else
+                                                                 " (default: the source's size)"))
+    seen: set[str] = set()
+    for name, m in registered().items():
+        add_options(p.add_argument_group(METHOD_GROUPS.get(name, name)), m.options, seen=seen)
 
 
 def method_options(args: argparse.Namespace, method: str) -> dict[str, Any]:
-    """Pick the fields of the chosen method's options dataclass from parsed args."""
-    from ..optimize import OptimizeOptions
-    from ..stylizer import AdaINOptions, NetOptions
+    """The options the user gave for `method`; a given flag that the method does not take is an error."""
+    from ..methods import get_method, registered
+    from .options import check_applies, given
 
-    cls = OptimizeOptions if method == "optimize" else NetOptions if method == "net" else AdaINOptions
-    out: dict[str, Any] = {}
-    for f in dataclasses.fields(cls):
-        if hasattr(args, f.name) and getattr(args, f.name) is not None:
-            out[f.name] = getattr(args, f.name)
-    return out
+    fields = {f.name for m in registered().values() for f in dataclasses.fields(m.options)}
+    values = given(args, sorted(fields))
+    check_applies(values, [get_method(method).options], f"--method {method}")
+    return values
 
 
 class Bar:

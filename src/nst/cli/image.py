@@ -20,6 +20,8 @@ def add_parsers(sub: Any) -> None:
     pi.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     pi.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     add_method_options(pi)
+    pi.add_argument("--save-every", type=positive_int, default=None, metavar="N",
+                    help="optimize: also save the current result every N iterations")
     pi.set_defaults(func=cmd_image)
 
     pd = sub.add_parser("demo", help="stylise the bundled photo with Starry Night (Gatys optimisation)")
@@ -49,23 +51,22 @@ def default_output(content: str, styles: Sequence[str], ext: str = ".png") -> Pa
 
 
 def cmd_image(args: argparse.Namespace) -> int:
-    from ..api import load_style, resolve_method, stylize_tensor
-    from ..image_io import check_output_path, load_image, save_image
+    from ..image_io import check_output_path, load_image, resize_long_side, save_image
+    from ..methods import get_method, make_stylizer, resolve_method
     from ..registry import is_path_like, resolve_style
 
     t0 = time.perf_counter()
-    args.style = style_args(args)
+    model = getattr(args, "model", None)
+    method = resolve_method(args.method, args.style or [], model)
+    styles = style_args(args, method)
     content = Path(args.content)
-    out = Path(args.output) if args.output else default_output(args.content, args.style or [Path(args.model).stem])
-    c = load_image(content)
-    method = "net" if args.model else resolve_method(args.method, args.style)
-    # a trained network carries its style: the style image is only needed for the other methods
-    styles = [load_style(s) for s in args.style] if method != "net" else []
-    inputs = [content] + [resolve_style(s) for s in args.style if is_path_like(s) and method != "net"]
-    check_output_path(out, inputs, args.overwrite)  # before any slow work
+    out = Path(args.output) if args.output else default_output(args.content, styles or [Path(model or method).stem])
     options = method_options(args, method)
-    if method == "net":
-        options.update(model=args.model, engine=args.engine)
+    c = load_image(content)
+    # a trained network carries its style: its style images are neither read nor protected
+    inputs = [content] + ([resolve_style(s) for s in styles if is_path_like(s)]
+                          if get_method(method).uses_style_images else [])
+    check_output_path(out, inputs, args.overwrite)  # before any slow work
 
     bar = Bar(not args.quiet and sys.stderr.isatty(), method)
     saver = _intermediate_saver(out, args.save_every) if method == "optimize" else None
@@ -76,7 +77,8 @@ def cmd_image(args: argparse.Namespace) -> int:
             saver(ev)
 
     try:
-        result = stylize_tensor(c, styles, method, args.style_weights, progress, style_names=args.style, **options)
+        stylizer = make_stylizer(method, styles, args.style_weights, progress=progress, **options)
+        result = stylizer(resize_long_side(c, args.size))
     finally:
         bar.close()
     save_image(result, out)

@@ -7,7 +7,6 @@ import contextlib
 import os
 import sys
 import warnings
-from pathlib import Path
 from typing import Any, Iterator
 
 from .common import add_method_options, add_style_options, method_options, positive_int, style_args
@@ -62,7 +61,7 @@ def add_parsers(sub: Any) -> None:
     add_style_options(pv)
     pv.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     pv.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    add_method_options(pv)
+    add_method_options(pv, size_default=None)
     g = pv.add_argument_group("video")
     g.add_argument("--start", type=_time, default=o.start, help="start at this time (seconds or [hh:]mm:ss)")
     g.add_argument("--duration", type=_positive_time, default=o.duration, help="process this many seconds")
@@ -72,9 +71,6 @@ def add_parsers(sub: Any) -> None:
                    help="also save every stylised frame here as frame_000001.png, frame_000002.png, ...")
     g.add_argument("--crf", type=int, default=o.crf, help="encoder quality, lower is better "
                    "(default 18 for H.264, 32 for VP9)")
-    g.add_argument("--warm-iterations", type=positive_int, default=None,
-                   help="optimize: iterations for each frame after the first, which starts from the previous "
-                   "stylised frame (default: a quarter of --iterations)")
     pv.set_defaults(func=cmd_video)
 
     pf = sub.add_parser(
@@ -136,50 +132,23 @@ def _warnings_to(bar: FrameBar) -> Iterator[None]:
         yield
 
 
-def _style_identity(spec: str) -> Any:
-    """What decides a style for the resume manifest: a bundled name, or a file and its mtime/size."""
-    from ..registry import is_path_like, resolve_style
-
-    if is_path_like(spec):
-        p = Path(resolve_style(spec))
-        st = p.stat()
-        return {"path": str(p.resolve()), "bytes": st.st_size, "mtime_ns": st.st_mtime_ns}
-    return spec
-
-
-def _model_identity(model: str | None) -> Any:
-    if not model:
-        return None
-    p = Path(model)
-    if p.is_file():
-        st = p.stat()
-        return {"path": str(p.resolve()), "bytes": st.st_size, "mtime_ns": st.st_mtime_ns}
-    return model
-
-
 def cmd_video(args: argparse.Namespace) -> int:
-    from ..api import resolve_method
     from ..image_io import check_output_path
-    from ..stylizer import make_stylizer
+    from ..methods import make_stylizer, resolve_method
     from ..video import VIDEO_FORMATS, VideoOptions, probe, stylize_video, work_dir_for
 
-    args.style = style_args(args)
+    method = resolve_method(args.method, args.style or [], getattr(args, "model", None))
+    styles = style_args(args, method)
     info = probe(args.input)  # bad input and a bad output path fail here, before weights load
     check_output_path(args.output, [info.path], args.overwrite, VIDEO_FORMATS)
-    method = "net" if args.model else resolve_method(args.method, args.style)  # --model implies net
     options = method_options(args, method)
-    options.pop("size", None)  # frames are resized before the stylizer sees them
+    if method == "optimize":
+        options["warm_start"] = True  # each frame starts from the previous result
     size = args.size if args.size is not None else VideoOptions().size
     opts = VideoOptions(size=size, start=args.start, duration=args.duration, max_frames=args.max_frames,
                         batch=args.batch, frames_dir=args.frames_dir, crf=args.crf)
     opts.validate(info)  # before the weights load
-    stylizer = make_stylizer(method, args.style, args.style_weights, model=args.model, engine=args.engine, **options)
-    if method == "optimize":
-        stylizer.warm_start = True  # type: ignore[attr-defined]
-        stylizer.warm_iterations = args.warm_iterations  # type: ignore[attr-defined]
-    settings = {"method": method, "styles": [_style_identity(s) for s in args.style],
-                "style_weights": args.style_weights, "options": options, "model": _model_identity(args.model),
-                "engine": args.engine, "warm_iterations": args.warm_iterations}
+    stylizer = make_stylizer(method, styles, args.style_weights, **options)
 
     rotation = f", rotated {info.rotation} deg" if info.rotation else ""
     print(f"{info.path.name}: {info.width}x{info.height}{rotation}, {float(info.fps):.3g} fps, "
@@ -188,8 +157,8 @@ def cmd_video(args: argparse.Namespace) -> int:
     bar = FrameBar(not args.quiet and sys.stderr.isatty(), method)
     try:
         with _warnings_to(bar):
-            r = stylize_video(info.path, args.output, stylizer, opts, settings=settings, overwrite=args.overwrite,
-                              progress=bar)
+            r = stylize_video(info.path, args.output, stylizer, opts, settings=stylizer.config(),
+                              overwrite=args.overwrite, progress=bar)
     except KeyboardInterrupt:
         bar.close()
         if work_dir_for(args.output).exists():

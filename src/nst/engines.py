@@ -1,4 +1,4 @@
-"""Named trained networks: list, load, export, and the three inference engines that run them.
+"""Trained networks: load, export, and the three inference engines that run them.
 
 A model spec is a checkpoint path (.pt from `nst train` or `nst export --pt`), an exported ONNX file,
 or the name of a bundled style that ships a network (`src/nst/models/<style>.pt`).
@@ -24,44 +24,23 @@ import numpy as np
 import torch
 
 from .checkpoints import inference_checkpoint, load_checkpoint, read_checkpoint, save_checkpoint
-from .device import autocast, bf16_supported, pick_device
+from .device import autocast, pick_device, use_bf16
 from .errors import InputError, OptionError, OutputError
+from .io.atomic import atomic_path
 from .nets import TransformerNet, pad_to_multiple, stylize_padded
+from .registry import model_file
 
 ENGINES = ("torch", "onnxruntime", "opencv")
 
 
-def shipped_models() -> dict[str, Path]:
-    """Bundled style name -> its shipped network, for the styles that have one."""
-    from .registry import styles
-
-    return {name: s.model_path for name, s in styles().items() if s.model_path is not None}
-
-
-def resolve_model(spec: str | os.PathLike) -> Path:
-    """A model spec (path, or a bundled style name with a shipped network) -> an existing file."""
-    p = Path(spec)
-    if p.is_file():
-        return p
-    from .registry import is_path_like, styles
-
-    name = str(spec)
-    if not is_path_like(name) and name in styles():
-        path = styles()[name].model_path
-        if path is None:
-            raise InputError(f"style '{name}' has no trained network yet (train one with `nst train --style {name}`)")
-        return path
-    raise InputError(f"{spec}: no such model file")
-
-
 def load_model(spec: str | os.PathLike) -> tuple[TransformerNet, dict[str, Any]]:
     """The network (fp32, eval, CPU) and its metadata for a .pt model spec."""
-    return load_checkpoint(resolve_model(spec))
+    return load_checkpoint(model_file(spec))
 
 
 def export_pt(spec: str | os.PathLike, out: str | os.PathLike, half: bool = True) -> Path:
     """Write an inference-only checkpoint (no optimiser state; fp16 weights unless `half` is False)."""
-    return save_checkpoint(out, inference_checkpoint(read_checkpoint(resolve_model(spec)), half))
+    return save_checkpoint(out, inference_checkpoint(read_checkpoint(model_file(spec)), half))
 
 
 def export_onnx(spec: str | os.PathLike | TransformerNet, out: str | os.PathLike, opset: int = 17) -> Path:
@@ -80,19 +59,12 @@ def export_onnx(spec: str | os.PathLike | TransformerNet, out: str | os.PathLike
         import onnx  # noqa: F401
     except ImportError:
         raise OptionError("ONNX export needs the 'onnx' package (pip install 'nst[onnx]')") from None
-    fd, tmp = tempfile.mkstemp(prefix="." + p.name + ".", suffix=".part", dir=p.parent if str(p.parent) else ".")
-    os.close(fd)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(net, (torch.rand(1, 3, 64, 96),), tmp, input_names=["input"], output_names=["output"],
-                              dynamic_axes={"input": {0: "batch", 2: "height", 3: "width"},
-                                            "output": {0: "batch", 2: "height", 3: "width"}},
-                              opset_version=opset, dynamo=False)
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(p) as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(net, (torch.rand(1, 3, 64, 96),), str(tmp), input_names=["input"], output_names=["output"],
+                          dynamic_axes={"input": {0: "batch", 2: "height", 3: "width"},
+                                        "output": {0: "batch", 2: "height", 3: "width"}},
+                          opset_version=opset, dynamo=False)
     return p
 
 
@@ -158,12 +130,12 @@ def opencv_runner(path: str | os.PathLike) -> Runner:
 
 def torch_runner(net: TransformerNet, device: torch.device, precision: str = "auto",
                  channels_last: bool = False) -> Runner:
-    use_bf16 = precision == "bf16" or (precision == "auto" and bf16_supported(device))
+    bf16 = use_bf16(precision, device)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     net = net.to(device).eval().to(memory_format=fmt)  # type: ignore[call-overload]
 
     def call(x: torch.Tensor) -> torch.Tensor:
-        with torch.inference_mode(), autocast(device, use_bf16):
+        with torch.inference_mode(), autocast(device, bf16):
             y = stylize_padded(net, x.to(device).contiguous(memory_format=fmt))
         return y.float().contiguous()
 
@@ -183,7 +155,7 @@ def make_runner(spec: str | os.PathLike, engine: str = "torch", device: str | No
     """
     if engine not in ENGINES:
         raise OptionError(f"unknown engine '{engine}' (use {', '.join(ENGINES)})")
-    path = resolve_model(spec)
+    path = model_file(spec)
     if is_onnx(path):
         if engine == "torch":
             raise OptionError(f"{path} is an ONNX file: use --engine onnxruntime or --engine opencv")
@@ -193,10 +165,13 @@ def make_runner(spec: str | os.PathLike, engine: str = "torch", device: str | No
         if engine == "torch":
             dev = pick_device(device)
             return torch_runner(net, dev, precision), f"{path.stem} (torch)"
-        if onnx_cache is None:
-            fd, tmp = tempfile.mkstemp(prefix=f"nst_{path.stem}_", suffix=".onnx")
-            os.close(fd)
-            onnx_cache = tmp
+        if onnx_cache is None:  # both engines read the file into memory: a temporary one is enough
+            with tempfile.TemporaryDirectory(prefix="nst_") as tmp:
+                onnx = export_onnx(net, Path(tmp) / f"{path.stem}.onnx")
+                return _onnx_runner(onnx, engine), f"{path.stem} ({engine})"
         onnx_path = export_onnx(net, onnx_cache)
-    runner = onnxruntime_runner(onnx_path) if engine == "onnxruntime" else opencv_runner(onnx_path)
-    return runner, f"{Path(path).stem} ({engine})"
+    return _onnx_runner(onnx_path, engine), f"{Path(path).stem} ({engine})"
+
+
+def _onnx_runner(onnx_path: Path, engine: str) -> Runner:
+    return onnxruntime_runner(onnx_path) if engine == "onnxruntime" else opencv_runner(onnx_path)

@@ -1,0 +1,88 @@
+"""The stylisation methods: one registry, one way to build a stylizer.
+
+Each method is one module that registers a `Method` (its options dataclass, capabilities and build
+function) at import; the built-in ones are imported below. `make_stylizer` is the only function
+that builds stylizers: `nst.stylize`, video, camera, examine and the web page all call it. Adding a
+method is adding a module that calls `register` (see docs/DESIGN-NOTES.md).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from .. import options as O
+from ..errors import OptionError
+from ..image_io import ImageLike
+from ..progress import ProgressCallback
+from ..registry import shipped_model
+from . import adain, net, optimize  # noqa: F401  (the built-in methods register themselves)
+from .base import (
+    CAPABILITIES,
+    SEQUENTIAL,
+    STRENGTH,
+    TILING,
+    Adjustable,
+    BaseStylizer,
+    Method,
+    Sequential,
+    StyleInput,
+    Stylizer,
+    Tileable,
+    register,
+    registered,
+)
+from .common import style_input
+
+AUTO = "auto"
+
+
+def method_names() -> list[str]:
+    """What `method=` accepts: "auto" and every registered method."""
+    return [AUTO] + list(registered())
+
+
+def get_method(name: str) -> Method:
+    table = registered()
+    if name not in table:
+        raise OptionError(f"must be one of {', '.join(method_names())}, not {name!r}", field="method")
+    return table[name]
+
+
+def resolve_method(method: str, styles: Sequence[object], model: object = None) -> str:
+    """The one place "auto" is decided: a trained network when a model is given or a single bundled
+    style ships one, else AdaIN. `optimize` is never chosen automatically (it is the slow one)."""
+    if method != AUTO:
+        return get_method(method).name
+    if model is not None:
+        return "net"
+    if len(styles) == 1 and isinstance(styles[0], str) and shipped_model(styles[0]) is not None:
+        return "net"
+    return "adain"
+
+
+def method_options(method: str, options: dict[str, Any]) -> Any:
+    """The method's options dataclass from a dict of field values, validated (field-named errors)."""
+    return O.build(get_method(method).options, options)
+
+
+def make_stylizer(method: str = AUTO, styles: Sequence[ImageLike] = (), weights: Sequence[float] | None = None, *,
+                  progress: ProgressCallback | None = None, **options: Any) -> Stylizer:
+    """Build the stylizer for `method` ("auto" or a registered name) and `styles`.
+
+    styles: bundled style names, image paths, PIL images, arrays or tensors (several blend, with
+    `weights`). options: fields of the method's options dataclass (see `nst.methods.<name>`), all
+    validated here, before any slow work. progress: receives `nst.Progress` events (slow methods).
+    The stylizer keeps the input size: resize frames before calling it.
+    """
+    name = resolve_method(method, list(styles), options.get("model"))
+    m = get_method(name)
+    opts = method_options(name, options)
+    inputs = [style_input(s, i, load=m.uses_style_images) for i, s in enumerate(styles)]
+    if m.uses_style_images and not inputs:
+        raise OptionError("at least one style is needed")
+    return m.build(inputs, weights, opts, progress)
+
+
+__all__ = ["make_stylizer", "resolve_method", "method_names", "get_method", "method_options", "register",
+           "registered", "Method", "Stylizer", "BaseStylizer", "StyleInput", "Adjustable", "Sequential", "Tileable",
+           "STRENGTH", "SEQUENTIAL", "TILING", "CAPABILITIES", "AUTO"]

@@ -1,0 +1,77 @@
+"""Method "optimize": Gatys et al. 2015, the pixels optimised per image (`nst.optimize`).
+
+Sequential: with `warm_start` (video), each frame starts from the previous result (Ruder et al.
+2016's simple variant, without optical flow) and runs `warm_iterations` (default a quarter of
+`iterations`) at full size only: the previous result already has the coarse structure. The state is
+the last result rounded to 8 bits, which is exactly what a saved frame keeps, so a video resumed from
+its saved frames continues as an uninterrupted run would.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Sequence
+
+import torch
+
+from ..device import pick_device
+from ..io.frames import quantize
+from ..optimize import OptimizeOptions, blend_weights, optimize
+from ..progress import ProgressCallback
+from .base import SEQUENTIAL, BaseStylizer, Method, StyleInput, register
+from .common import style_identity
+
+
+class OptimizeStylizer(BaseStylizer):
+    """Gatys optimisation of each frame at its own size. Not thread-safe when warm-started (it
+    carries the previous frame), so calls are serialised then."""
+
+    capabilities = frozenset({SEQUENTIAL})
+
+    def __init__(self, styles: Sequence[StyleInput], weights: Sequence[float] | None = None,
+                 opts: OptimizeOptions | None = None, progress: ProgressCallback | None = None) -> None:
+        self.opts = opts or OptimizeOptions()
+        super().__init__("+".join(s.name for s in styles) or "optimize", pick_device(self.opts.device))
+        self.inputs = list(styles)
+        self.styles = [s.image for s in styles if s.image is not None]
+        self.weights = blend_weights(len(self.styles), weights)
+        self.progress = progress
+        self.thread_safe = not self.opts.warm_start
+        self._previous: torch.Tensor | None = None
+
+    def reset(self, state: torch.Tensor | None = None) -> None:
+        """Start a new sequence; `state` (1 x 3 x H x W, the last saved result) continues one."""
+        self._previous = quantize(state) if state is not None else None
+
+    def state(self) -> torch.Tensor | None:
+        return self._previous
+
+    def config(self) -> dict[str, Any]:
+        return {"method": "optimize", "styles": [style_identity(s) for s in self.inputs], "weights": self.weights,
+                "options": {k: v for k, v in dataclasses.asdict(self.opts).items() if k != "device"}}
+
+    def _stylize(self, frames: torch.Tensor) -> torch.Tensor:
+        outs = []
+        for f in frames:
+            init = self._previous if self.opts.warm_start else None
+            opts = self.opts
+            if init is not None and init.shape[-2:] == f.shape[-2:]:
+                n = self.opts.warm_iterations or max(1, self.opts.iterations // 4)
+                opts = dataclasses.replace(self.opts, iterations=n, multiscale=False)
+            else:
+                init = None
+            out = optimize(f[None], self.styles, opts, self.weights, progress=self.progress, init=init)
+            if self.opts.warm_start:
+                out = quantize(out)  # what a saved frame keeps: a resumed run continues identically
+                self._previous = out
+            outs.append(out)
+        return torch.cat(outs)
+
+
+def build(styles: Sequence[StyleInput], weights: Sequence[float] | None, opts: OptimizeOptions,
+          progress: ProgressCallback | None) -> OptimizeStylizer:
+    return OptimizeStylizer(styles, weights, opts, progress)
+
+
+METHOD = register(Method("optimize", OptimizeOptions, build, frozenset({SEQUENTIAL}),
+                         summary="Gatys et al. 2015: optimise the pixels; slow, best quality, every control"))
