@@ -162,3 +162,53 @@ def test_shipped_network_end_to_end(tmp_path: Path, photo_path: Path, capsys: py
     assert all(hi - lo > 40 for lo, hi in pixels)  # a picture, not a flat colour
     assert main(["styles"]) == 0
     assert "adain, net" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------ multi-style networks
+
+
+def multi_model(path: Path, styles: tuple[str, ...] = ("a", "b", "c")) -> Path:
+    from nst.checkpoints import MULTI_FORMAT, MULTI_FORMAT_VERSION
+    from nst.nets import MultiStyleConfig, MultiStyleNet
+
+    torch.manual_seed(1)
+    net = MultiStyleNet(MultiStyleConfig(styles, (4, 8, 8), 1))
+    with torch.no_grad():  # distinct styles: random norm parameters per style
+        for name, p in net.named_parameters():
+            if name.endswith("norm.weight"):
+                p.copy_(1 + 0.5 * torch.randn_like(p))
+            elif name.endswith("norm.bias"):
+                p.copy_(0.5 * torch.randn_like(p))
+    save_checkpoint(path, {"format": MULTI_FORMAT, "format_version": MULTI_FORMAT_VERSION, "arch": net.config.to_dict(),
+                           "style": {"name": "+".join(styles)}, "state_dict": net.state_dict()})
+    return path
+
+
+@pytest.mark.parametrize("engine", ["torch", "onnxruntime", "opencv"])
+def test_multi_style_network_styles_blends_and_engines(tmp_path: Path, engine: str) -> None:
+    from nst.methods import make_stylizer
+
+    model = str(multi_model(tmp_path / "multi.pt"))
+    x = torch.rand(1, 3, 37, 50, generator=torch.Generator().manual_seed(0))  # not a multiple of 8
+    a = make_stylizer("net", ["a"], model=model, engine="torch", precision="fp32")(x)
+    b = make_stylizer("net", ["b"], model=model, engine="torch", precision="fp32")(x)
+    assert a.shape == x.shape and not torch.allclose(a, b, atol=1e-3)
+    ab = make_stylizer("net", ["a", "b"], [1.0, 0.0], model=model, engine=engine, precision="fp32")(x)
+    assert (ab - a).abs().max() <= ENGINE_TOLERANCE  # all weight on a: a's parameters, on every engine
+    half = make_stylizer("net", ["a", "b"], model=model, engine=engine, precision="fp32")(x)
+    assert not torch.allclose(half, a, atol=1e-3) and not torch.allclose(half, b, atol=1e-3)
+
+
+def test_multi_style_network_bad_choices(tmp_path: Path) -> None:
+    from nst.methods import make_stylizer
+
+    model = str(multi_model(tmp_path / "multi.pt"))
+    with pytest.raises(OptionError, match="no style zebra"):
+        make_stylizer("net", ["zebra"], model=model)
+    with pytest.raises(OptionError, match="paints 3 styles: choose with --style"):
+        from nst.engines import load_model
+
+        load_model(model)
+    with pytest.raises(OptionError, match="non-negative"):
+        make_stylizer("net", ["a", "b"], [1.0, -1.0], model=model)
+    assert make_stylizer("net", [], model=model, engine="torch")(torch.rand(1, 3, 16, 16)).shape == (1, 3, 16, 16)

@@ -2,7 +2,7 @@
 
 A checkpoint is a dict of plain types plus state dicts, read with `torch.load(weights_only=True)`
 (no code runs when a file is loaded):
-    format: "nst-transformer", format_version: 1, arch: ArchConfig.to_dict(), arch_name,
+    format: "nst-transformer" or "nst-multistyle", format_version: 1, arch: the architecture's to_dict(), arch_name,
     style: {name, sha256}, train: the training options, iteration, losses, wall_time,
     state_dict (fp32, or fp16 for shipped models), optimizer (absent in shipped models).
 `load_checkpoint` reads any version up to FORMAT_VERSION of any format in `LOADERS`. Inference code
@@ -18,13 +18,14 @@ from typing import Any, Callable
 
 import torch
 
-from .errors import InputError
+from .errors import InputError, OptionError
 from .io.atomic import atomic_write
-from .nets import ArchConfig, TransformerNet
+from .nets import ArchConfig, MultiStyleConfig, MultiStyleNet, TransformerNet
 
 FORMAT = "nst-transformer"
 FORMAT_VERSION = 1
-
+MULTI_FORMAT = "nst-multistyle"  # MultiStyleNet: one trunk, norm parameters per style
+MULTI_FORMAT_VERSION = 1
 
 
 def file_sha256(path: str | os.PathLike) -> str:
@@ -58,27 +59,41 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     version = ckpt.get("format_version")
     if not isinstance(version, int) or version < 1:
         raise InputError(f"{p}: checkpoint has an invalid format version {version!r}")
-    if version > FORMAT_VERSION:
+    newest = VERSIONS[ckpt["format"]]
+    if version > newest:
         raise InputError(f"{p}: checkpoint format version {version} is newer than this nst supports "
-                         f"({FORMAT_VERSION}); upgrade nst to load it")
+                         f"({newest}); upgrade nst to load it")
     return ckpt
 
 
-def _load_transformer_v1(ckpt: dict[str, Any]) -> TransformerNet:
-    net = TransformerNet(ArchConfig.from_dict(ckpt["arch"]))
-    state = {k: v.float() for k, v in ckpt["state_dict"].items()}
+def _with_weights(make: Callable[[], torch.nn.Module], ckpt: dict[str, Any]) -> torch.nn.Module:
+    """Build the network (a corrupt architecture is bad input) and load its weights as fp32."""
     try:
-        net.load_state_dict(state)
+        net = make()
+        net.load_state_dict({k: v.float() for k, v in ckpt["state_dict"].items()})
+    except (OptionError, KeyError, AttributeError, TypeError) as e:
+        raise InputError(f"checkpoint has an invalid architecture or weights ({e})") from None
     except RuntimeError as e:
         raise InputError(f"checkpoint weights do not match its architecture ({str(e).splitlines()[0]})") from None
     return net.eval()
 
 
+def _load_transformer_v1(ckpt: dict[str, Any]) -> torch.nn.Module:
+    return _with_weights(lambda: TransformerNet(ArchConfig.from_dict(ckpt["arch"])), ckpt)
+
+
+def _load_multistyle_v1(ckpt: dict[str, Any]) -> torch.nn.Module:
+    return _with_weights(lambda: MultiStyleNet(MultiStyleConfig.from_dict(ckpt["arch"])), ckpt)
+
+
 #: format name -> loader of that format's checkpoint dict (one registry for every model file).
-LOADERS: dict[str, Callable[[dict[str, Any]], torch.nn.Module]] = {FORMAT: _load_transformer_v1}
+LOADERS: dict[str, Callable[[dict[str, Any]], torch.nn.Module]] = {FORMAT: _load_transformer_v1,
+                                                                   MULTI_FORMAT: _load_multistyle_v1}
+#: format name -> the newest version of it this nst reads.
+VERSIONS = {FORMAT: FORMAT_VERSION, MULTI_FORMAT: MULTI_FORMAT_VERSION}
 
 
-def load_checkpoint(path: str | os.PathLike) -> tuple[TransformerNet, dict[str, Any]]:
+def load_checkpoint(path: str | os.PathLike) -> tuple[torch.nn.Module, dict[str, Any]]:
     """A trained network (eval mode, fp32, CPU) and its checkpoint metadata (without the weights)."""
     ckpt = read_checkpoint(path)
     net = LOADERS[ckpt["format"]](ckpt)

@@ -3,8 +3,9 @@
 A model spec is a checkpoint path (.pt from `nst train` or `nst export --pt`), an exported ONNX file,
 or the name of a bundled style that ships a network (`src/nst/models/<style>.pt`).
 
-Engines (all map N x 3 x H x W RGB [0, 1] -> same size, clamped; all reflect-pad to a multiple of 4
-and crop the same way, `nets.pad_to_multiple`, so they agree):
+Engines (all map N x 3 x H x W RGB [0, 1] -> same size, clamped; all reflect-pad to the network's
+multiple (4 or 8, stored in the ONNX file's metadata as "nst_multiple") and crop the same way,
+`nets.pad_to_multiple`, so they agree):
 - "torch": the PyTorch module (channels_last where it measured faster; bf16 only with native support).
 - "onnxruntime": the exported ONNX graph in ONNX Runtime's CPU provider.
 - "opencv": the same ONNX file through `cv2.dnn.readNetFromONNX`, fed a blob the way the classic OpenCV
@@ -27,15 +28,38 @@ from .checkpoints import inference_checkpoint, load_checkpoint, read_checkpoint,
 from .device import autocast, pick_device, use_bf16
 from .errors import InputError, OptionError, OutputError
 from .io.atomic import atomic_path
-from .nets import TransformerNet, pad_to_multiple, stylize_padded
+from .nets import MultiStyleNet, pad_to_multiple, stylize_padded
 from .registry import model_file
 
-ENGINES = ("torch", "onnxruntime", "opencv")
+ENGINES = ("auto", "torch", "onnxruntime", "opencv")
 
 
-def load_model(spec: str | os.PathLike) -> tuple[TransformerNet, dict[str, Any]]:
-    """The network (fp32, eval, CPU) and its metadata for a .pt model spec."""
-    return load_checkpoint(model_file(spec))
+def fastest_engine() -> str:
+    """"auto": ONNX Runtime where it is installed (the fastest here, bench/RESULTS.md), else torch."""
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return "torch"
+    return "onnxruntime"
+
+
+def load_model(spec: str | os.PathLike, style_weights: dict[str, float] | None = None
+               ) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """The network (fp32, eval, CPU) and its metadata for a .pt model spec.
+
+    A multi-style network is returned for one style or blend: `style_weights` ({name: weight}); it
+    is required when the network has more than one style.
+    """
+    net, meta = load_checkpoint(model_file(spec))
+    if isinstance(net, MultiStyleNet):
+        styles = net.config.styles
+        if style_weights is None:
+            if len(styles) > 1:
+                raise OptionError(f"{Path(spec).name} paints {len(styles)} styles: choose with --style "
+                                  f"({', '.join(styles)})")
+            style_weights = {styles[0]: 1.0}
+        net = net.select(style_weights)
+    return net, meta
 
 
 def export_pt(spec: str | os.PathLike, out: str | os.PathLike, half: bool = True) -> Path:
@@ -43,20 +67,24 @@ def export_pt(spec: str | os.PathLike, out: str | os.PathLike, half: bool = True
     return save_checkpoint(out, inference_checkpoint(read_checkpoint(model_file(spec)), half))
 
 
-def export_onnx(spec: str | os.PathLike | TransformerNet, out: str | os.PathLike, opset: int = 17) -> Path:
-    """Export to ONNX with dynamic batch, height and width (H and W must be multiples of 4; the
-    engines pad). Input "input" and output "output": N x 3 x H x W RGB [0, 1] (output unclamped).
+def export_onnx(spec: str | os.PathLike | torch.nn.Module, out: str | os.PathLike, opset: int = 17,
+                style_weights: dict[str, float] | None = None) -> Path:
+    """Export to ONNX with dynamic batch, height and width (H and W must be multiples of the network's
+    `multiple`, which is stored in the file's metadata; the engines pad). Input "input" and output
+    "output": N x 3 x H x W RGB [0, 1] (output unclamped). A multi-style network is exported for one
+    style or blend (`style_weights`).
 
     Uses the TorchScript-based exporter (`dynamo=False`): its graph of plain Conv / Pad(reflect) /
     InstanceNormalization / Resize ops loads in OpenCV DNN as well as ONNX Runtime.
     """
-    net = spec if isinstance(spec, TransformerNet) else load_model(spec)[0]
+    net = spec if isinstance(spec, torch.nn.Module) else load_model(spec, style_weights)[0]
     net = net.float().eval()
+    multiple = int(getattr(net, "multiple", 4))
     p = Path(out)
     if p.suffix.lower() != ".onnx":
         raise OutputError(f"{p}: the ONNX file name must end in .onnx")
     try:
-        import onnx  # noqa: F401
+        import onnx
     except ImportError:
         raise OptionError("ONNX export needs the 'onnx' package (pip install 'nst[onnx]')") from None
     with atomic_path(p) as tmp, warnings.catch_warnings():
@@ -65,7 +93,21 @@ def export_onnx(spec: str | os.PathLike | TransformerNet, out: str | os.PathLike
                           dynamic_axes={"input": {0: "batch", 2: "height", 3: "width"},
                                         "output": {0: "batch", 2: "height", 3: "width"}},
                           opset_version=opset, dynamo=False)
+        model = onnx.load(str(tmp))
+        onnx.helper.set_model_props(model, {"nst_multiple": str(multiple)})
+        onnx.save(model, str(tmp))
     return p
+
+
+def onnx_multiple(path: str | os.PathLike) -> int:
+    """The padding multiple an exported file asks for (4 for files from before it was recorded)."""
+    try:
+        import onnx
+
+        props = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
+        return int(props.get("nst_multiple", 4))
+    except Exception:  # an unreadable file fails, with a clear message, when the engine loads it
+        return 4
 
 
 # ----------------------------------------------------------------------------------------- engines
@@ -73,11 +115,11 @@ def export_onnx(spec: str | os.PathLike | TransformerNet, out: str | os.PathLike
 Runner = Callable[[torch.Tensor], torch.Tensor]
 
 
-def _pad_run_crop(run: Callable[[np.ndarray], np.ndarray]) -> Runner:
-    """Wrap a numpy N x 3 x H x W (multiple-of-4) runner with the shared padding, cropping and clamping."""
+def _pad_run_crop(run: Callable[[np.ndarray], np.ndarray], multiple: int = 4) -> Runner:
+    """Wrap a numpy N x 3 x H x W runner with the shared padding, cropping and clamping."""
 
     def call(x: torch.Tensor) -> torch.Tensor:
-        xp, (h, w) = pad_to_multiple(x.detach().float().cpu())
+        xp, (h, w) = pad_to_multiple(x.detach().float().cpu(), multiple)
         y = run(np.ascontiguousarray(xp.numpy()))
         return torch.from_numpy(np.asarray(y, dtype=np.float32))[..., :h, :w].clamp(0, 1).to(x.device)
 
@@ -103,7 +145,7 @@ def onnx_session(path: str | os.PathLike, threads: int | None = None) -> Any:
 def onnxruntime_runner(path: str | os.PathLike, threads: int | None = None) -> Runner:
     sess = onnx_session(path, threads)
     name = sess.get_inputs()[0].name
-    return _pad_run_crop(lambda a: sess.run(None, {name: a})[0])
+    return _pad_run_crop(lambda a: sess.run(None, {name: a})[0], onnx_multiple(path))
 
 
 def opencv_runner(path: str | os.PathLike) -> Runner:
@@ -125,10 +167,10 @@ def opencv_runner(path: str | os.PathLike) -> Runner:
         net.setInput(a)
         return net.forward()
 
-    return _pad_run_crop(run)
+    return _pad_run_crop(run, onnx_multiple(path))
 
 
-def torch_runner(net: TransformerNet, device: torch.device, precision: str = "auto",
+def torch_runner(net: torch.nn.Module, device: torch.device, precision: str = "auto",
                  channels_last: bool = False) -> Runner:
     bf16 = use_bf16(precision, device)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
@@ -146,31 +188,32 @@ def is_onnx(path: str | os.PathLike) -> bool:
     return Path(path).suffix.lower() == ".onnx"
 
 
-def make_runner(spec: str | os.PathLike, engine: str = "torch", device: str | None = None,
-                precision: str = "auto", onnx_cache: str | os.PathLike | None = None) -> tuple[Runner, str]:
+def make_runner(spec: str | os.PathLike, engine: str = "auto", device: str | None = None,
+                precision: str = "auto", onnx_cache: str | os.PathLike | None = None,
+                style_weights: dict[str, float] | None = None) -> tuple[Runner, str]:
     """A callable N x 3 x H x W RGB [0, 1] -> stylised, for `spec` on `engine`; and a label.
 
-    A .pt model on onnxruntime/opencv is exported to ONNX first (to `onnx_cache`, default a temp file).
-    An .onnx model runs on onnxruntime or opencv only.
+    A .pt model on onnxruntime/opencv is exported to ONNX first (to `onnx_cache`, default a temporary
+    file). An .onnx model runs on onnxruntime or opencv only ("auto" picks onnxruntime for it).
+    `style_weights` picks the style (or blend) of a multi-style network.
     """
     if engine not in ENGINES:
         raise OptionError(f"unknown engine '{engine}' (use {', '.join(ENGINES)})")
     path = model_file(spec)
+    if engine == "auto":
+        engine = fastest_engine() if not is_onnx(path) else "onnxruntime"
+    label = path.stem if style_weights is None else "+".join(style_weights)
     if is_onnx(path):
         if engine == "torch":
             raise OptionError(f"{path} is an ONNX file: use --engine onnxruntime or --engine opencv")
-        onnx_path = path
-    else:
-        net, _ = load_checkpoint(path)
-        if engine == "torch":
-            dev = pick_device(device)
-            return torch_runner(net, dev, precision), f"{path.stem} (torch)"
-        if onnx_cache is None:  # both engines read the file into memory: a temporary one is enough
-            with tempfile.TemporaryDirectory(prefix="nst_") as tmp:
-                onnx = export_onnx(net, Path(tmp) / f"{path.stem}.onnx")
-                return _onnx_runner(onnx, engine), f"{path.stem} ({engine})"
-        onnx_path = export_onnx(net, onnx_cache)
-    return _onnx_runner(onnx_path, engine), f"{Path(path).stem} ({engine})"
+        return _onnx_runner(path, engine), f"{label} ({engine})"
+    net, _ = load_model(path, style_weights)
+    if engine == "torch":
+        return torch_runner(net, pick_device(device), precision), f"{label} (torch)"
+    if onnx_cache is None:  # both engines read the file into memory: a temporary one is enough
+        with tempfile.TemporaryDirectory(prefix="nst_") as tmp:
+            return _onnx_runner(export_onnx(net, Path(tmp) / f"{path.stem}.onnx"), engine), f"{label} ({engine})"
+    return _onnx_runner(export_onnx(net, onnx_cache), engine), f"{label} ({engine})"
 
 
 def _onnx_runner(onnx_path: Path, engine: str) -> Runner:

@@ -28,6 +28,7 @@ channels, 3 residual blocks, 5x5 outer convolutions (~15 kFLOP per pixel, 20x le
 
 from __future__ import annotations
 
+import copy
 from dataclasses import asdict, dataclass
 
 import torch
@@ -120,6 +121,8 @@ class TransformerNet(nn.Module):
     forward: N x 3 x H x W RGB [0, 1] (H, W multiples of 4) -> N x 3 x H x W RGB, unclamped.
     """
 
+    multiple = 4
+
     def __init__(self, config: ArchConfig | None = None) -> None:
         super().__init__()
         self.config = config or ARCHS["full"]
@@ -159,6 +162,161 @@ def pad_to_multiple(x: torch.Tensor, multiple: int = 4, minimum: int = 8) -> tup
 
 
 def stylize_padded(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """Run `net` on any size: N x 3 x H x W RGB [0, 1] -> N x 3 x H x W RGB clamped to [0, 1]."""
-    xp, (h, w) = pad_to_multiple(x)
+    """Run `net` on any size: N x 3 x H x W RGB [0, 1] -> N x 3 x H x W RGB clamped to [0, 1].
+
+    Pads to the network's `multiple` (4 for TransformerNet's two stride-2 layers, 8 for MultiStyleNet)."""
+    xp, (h, w) = pad_to_multiple(x, getattr(net, "multiple", 4))
     return net(xp)[..., :h, :w].clamp(0, 1)
+
+
+# ----------------------------------------------------------------------------------------------
+# Multi-style fast network: conditional instance norm (Dumoulin, Shlens & Kudlur 2017)
+
+
+@dataclass(frozen=True)
+class MultiStyleConfig:
+    """Architecture arguments of `MultiStyleNet`; stored in every checkpoint."""
+
+    styles: tuple[str, ...]                          # one set of norm parameters per style, in this order
+    channels: tuple[int, int, int] = (16, 32, 64)    # 1/2-, 1/4- and 1/8-resolution widths
+    blocks: int = 5                                  # residual blocks at 1/8 resolution
+
+    def to_dict(self) -> dict[str, object]:
+        return {"styles": list(self.styles), "channels": list(self.channels), "blocks": self.blocks}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, object]) -> "MultiStyleConfig":
+        try:
+            styles = tuple(str(s) for s in d["styles"])  # type: ignore[attr-defined]
+            ch = tuple(int(c) for c in d["channels"])  # type: ignore[attr-defined]
+            cfg = cls(styles, ch, int(d["blocks"]))  # type: ignore[arg-type, call-overload]
+        except (KeyError, TypeError, ValueError) as e:
+            raise OptionError(f"invalid architecture arguments {d!r} ({e})") from None
+        if len(cfg.channels) != 3 or min(cfg.channels) < 1 or cfg.blocks < 0 or not cfg.styles:
+            raise OptionError(f"invalid architecture {cfg}")
+        return cfg
+
+
+class CondInstanceNorm(nn.Module):
+    """Instance norm whose scale and shift are a mix of per-style parameters (S x C each).
+
+    forward(x, mix): x N x C x H x W; mix N x S (or None: the stored `mix` buffer, S) of style weights.
+    Interpolating the parameters blends styles (Dumoulin et al. 2017, section 4).
+    """
+
+    def __init__(self, channels: int, n_styles: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(n_styles, channels))
+        self.bias = nn.Parameter(torch.zeros(n_styles, channels))
+        self.register_buffer("mix", torch.full((n_styles,), 1.0 / n_styles))
+
+    def forward(self, x: torch.Tensor, mix: torch.Tensor | None = None) -> torch.Tensor:
+        m = (self.mix[None] if mix is None else mix).to(x.dtype)
+        g, b = m @ self.weight.to(x.dtype), m @ self.bias.to(x.dtype)
+        return F.instance_norm(x) * g[:, :, None, None] + b[:, :, None, None]
+
+
+class _FixedNorm(nn.Module):
+    """Affine instance norm with fixed parameters: a `CondInstanceNorm` with its mix applied."""
+
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor) -> None:
+        super().__init__()
+        self.register_buffer("weight", weight.clone())
+        self.register_buffer("bias", bias.clone())
+
+    def forward(self, x: torch.Tensor, mix: torch.Tensor | None = None) -> torch.Tensor:
+        return F.instance_norm(x, weight=self.weight.to(x.dtype), bias=self.bias.to(x.dtype))
+
+
+class _CondConv(nn.Module):
+    """Reflection pad -> conv (-> conditional instance norm -> ReLU)."""
+
+    def __init__(self, cin: int, cout: int, kernel: int, stride: int, n_styles: int, norm: bool = True,
+                 relu: bool = True) -> None:
+        super().__init__()
+        self.pad = nn.ReflectionPad2d(kernel // 2)
+        self.conv = nn.Conv2d(cin, cout, kernel, stride)
+        self.norm: nn.Module | None = CondInstanceNorm(cout, n_styles) if norm else None
+        self.relu = relu
+
+    def forward(self, x: torch.Tensor, mix: torch.Tensor | None = None) -> torch.Tensor:
+        x = self.conv(self.pad(x))
+        if self.norm is not None:
+            x = self.norm(x, mix)
+        return F.relu(x) if self.relu else x
+
+
+class _CondResidual(nn.Module):
+    def __init__(self, channels: int, n_styles: int) -> None:
+        super().__init__()
+        self.a = _CondConv(channels, channels, 3, 1, n_styles)
+        self.b = _CondConv(channels, channels, 3, 1, n_styles, relu=False)
+
+    def forward(self, x: torch.Tensor, mix: torch.Tensor | None = None) -> torch.Tensor:
+        return x + self.b(self.a(x, mix), mix)
+
+
+class MultiStyleNet(nn.Module):
+    """A fast feed-forward network for several styles at once (one trunk, norm parameters per style).
+
+    Built for real time on a CPU by measurement (bench/fast.py): three stride-2 convolutions take the
+    image to 1/8 resolution, where the residual blocks do most of the work on few positions; two
+    nearest-neighbour resize-convolutions go back to 1/2 resolution, and a pixel shuffle (Shi et al.
+    2016) makes the full-resolution output, so no layer runs at full resolution. The 1/8 trunk also
+    gives a large receptive field (brush strokes of tens of pixels) for few FLOPs.
+
+    forward(x, mix): x N x 3 x H x W RGB [0, 1] with H, W multiples of 8 (`multiple`); mix N x S
+    style weights (None: the `mix` buffers, set by `select`). Output N x 3 x H x W RGB, unclamped.
+    """
+
+    multiple = 8
+
+    def __init__(self, config: MultiStyleConfig) -> None:
+        super().__init__()
+        self.config = config
+        n = len(config.styles)
+        c1, c2, c3 = config.channels
+        self.d1, self.d2, self.d3 = _CondConv(3, c1, 3, 2, n), _CondConv(c1, c2, 3, 2, n), _CondConv(c2, c3, 3, 2, n)
+        self.res = nn.ModuleList([_CondResidual(c3, n) for _ in range(config.blocks)])
+        self.u1, self.u2 = _CondConv(c3, c2, 3, 1, n), _CondConv(c2, c1, 3, 1, n)
+        self.out = _CondConv(c1, 12, 3, 1, n, norm=False, relu=False)
+
+    def forward(self, x: torch.Tensor, mix: torch.Tensor | None = None) -> torch.Tensor:
+        y = self.d3(self.d2(self.d1(x, mix), mix), mix)
+        for block in self.res:
+            y = block(y, mix)
+        y = self.u1(F.interpolate(y, scale_factor=2.0, mode="nearest"), mix)
+        y = self.u2(F.interpolate(y, scale_factor=2.0, mode="nearest"), mix)
+        return F.pixel_shuffle(self.out(y), 2)
+
+    def style_weights(self, weights: dict[str, float]) -> torch.Tensor:
+        """{style name: weight} -> the S weights (normalised to sum 1); unknown names raise OptionError."""
+        unknown = sorted(set(weights) - set(self.config.styles))
+        if unknown:
+            raise OptionError(f"this network has no style {', '.join(unknown)} "
+                              f"(it has {', '.join(self.config.styles)})")
+        w = torch.tensor([float(weights.get(s, 0.0)) for s in self.config.styles])
+        if not torch.isfinite(w).all() or (w < 0).any() or w.sum() <= 0:
+            raise OptionError("style weights must be non-negative and not all zero")
+        return w / w.sum()
+
+    def select(self, weights: dict[str, float]) -> "MultiStyleNet":
+        """A copy for one style or blend: each conditional norm becomes a plain affine instance norm
+        with the mixed parameters (what the engines run and ONNX exports: InstanceNormalization)."""
+        net = copy.deepcopy(self)
+        mix = self.style_weights(weights)
+        for m in net.modules():
+            if isinstance(m, _CondConv) and isinstance(m.norm, CondInstanceNorm):
+                m.norm = _FixedNorm(mix @ m.norm.weight.detach(), mix @ m.norm.bias.detach())
+        return net.eval()
+
+    def flops_per_pixel(self) -> float:
+        """Multiply-adds x 2 of the convolutions per input pixel."""
+        total, area = 0.0, 1.0
+        for name, m in self.named_modules():
+            if isinstance(m, nn.Conv2d):
+                if name.startswith("u"):  # after a 2x nearest-neighbour upsampling
+                    area *= 4
+                area /= m.stride[0] ** 2
+                total += 2 * m.in_channels * m.out_channels * m.kernel_size[0] * m.kernel_size[1] * area
+        return total

@@ -30,9 +30,16 @@ class StyleInfo:
 
     @property
     def model_path(self) -> Path | None:
-        """The trained feed-forward network for this style, if one ships with nst."""
-        p = Path(str(_MODELS / f"{self.name}.pt"))
-        return p if p.is_file() else None
+        """The trained feed-forward network that paints this style, if one ships with nst."""
+        name = _model_index().get(self.name)
+        return Path(str(_MODELS / name)) if name else None
+
+
+@lru_cache(maxsize=1)
+def _model_index() -> dict[str, str]:
+    """models/index.json: bundled style name -> the shipped network file that paints it."""
+    f = _MODELS / "index.json"
+    return dict(json.loads(f.read_text(encoding="utf-8"))["styles"]) if f.is_file() else {}
 
 
 @lru_cache(maxsize=1)

@@ -49,14 +49,16 @@ def get_method(name: str) -> Method:
 
 
 def resolve_method(method: str, styles: Sequence[object], model: object = None) -> str:
-    """The one place "auto" is decided: a trained network when a model is given or a single bundled
-    style ships one, else AdaIN. `optimize` is never chosen automatically (it is the slow one)."""
+    """The one place "auto" is decided: a trained network when a model is given or when one shipped
+    network paints every style asked for, else AdaIN. `optimize` is never chosen automatically (it is the slow one)."""
     if method != AUTO:
         return get_method(method).name
     if model is not None:
         return "net"
-    if len(styles) == 1 and isinstance(styles[0], str) and shipped_model(styles[0]) is not None:
-        return "net"
+    if styles and all(isinstance(s, str) for s in styles):
+        paths = {shipped_model(str(s)) for s in styles}
+        if len(paths) == 1 and None not in paths:  # one shipped network paints them all (and their blend)
+            return "net"
     return "adain"
 
 

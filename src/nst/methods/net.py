@@ -2,7 +2,9 @@
 norm), on one of the engines of `nst.engines` (torch, ONNX Runtime, OpenCV DNN).
 
 The network carries its style, so no style image is read: the model is `model` (a checkpoint or an
-ONNX file) or, without it, the network that ships for the one bundled style asked for.
+ONNX file) or, without it, the network that ships for the bundled style asked for. A multi-style
+network (`nets.MultiStyleNet`) paints any of its styles, and blends of them: `style_weights` mix the
+styles' norm parameters (Dumoulin et al. 2017). `strength` below 1 blends the output with the photo.
 """
 
 from __future__ import annotations
@@ -15,9 +17,11 @@ from typing import Any, Sequence
 import torch
 
 from .. import losses as L
+from ..checkpoints import MULTI_FORMAT, read_checkpoint
 from ..device import PRECISIONS, pick_device
-from ..engines import ENGINES, make_runner
+from ..engines import ENGINES, is_onnx, make_runner
 from ..errors import OptionError
+from ..optimize import blend_weights
 from ..options import option
 from ..progress import ProgressCallback
 from ..registry import model_file, shipped_model, shipped_models
@@ -31,7 +35,8 @@ class NetOptions:
 
     model: str | None = option(None, help="trained network: a checkpoint (.pt) from `nst train` or an exported "
                                ".onnx file (default: the network that ships for the style)", metavar="PATH")
-    engine: str = option("torch", help="inference engine for trained networks", choices=ENGINES)
+    engine: str = option("auto", help="inference engine for trained networks (auto: ONNX Runtime where installed, "
+                         "the fastest here; else torch)", choices=ENGINES)
     strength: float = option(1.0, help="0 = the photo, 1 = full style", min=0.0, max=1.0)
     preserve_color: str | None = option(None, help="keep the photo's colours: luminance-only transfer or "
                                         "colour histogram matching (Gatys et al. 2017)", choices=(None, "luminance"))
@@ -41,16 +46,17 @@ class NetOptions:
 
 
 def resolve_model(styles: Sequence[StyleInput], model: str | None) -> Path:
-    """`model` when given, else the shipped network of the single bundled style in `styles`."""
+    """`model` when given, else the network that ships for the bundled styles asked for (several
+    styles need one multi-style network that paints them all)."""
     if model is not None:
         return model_file(model)
-    specs = [s.spec for s in styles]
-    path = shipped_model(specs[0]) if len(specs) == 1 and specs[0] is not None else None
-    if path is None:
-        names = "+".join(s.name for s in styles) or "this style"
-        raise OptionError(f"no trained network for {names} (styles with one: {', '.join(shipped_models()) or 'none'});"
-                          " use --method adain, --model PATH, or train one with `nst train`")
-    return path
+    paths = {shipped_model(s.spec) if s.spec is not None else None for s in styles}
+    if len(paths) == 1 and None not in paths:
+        return paths.pop()  # type: ignore[return-value]
+    names = "+".join(s.name for s in styles) or "this style"
+    one = "one network for" if len(styles) > 1 else "a trained network for"
+    raise OptionError(f"no {one} {names} (styles with one: {', '.join(shipped_models()) or 'none'}); use --method "
+                      "adain, --model PATH, or train one with `nst train`")
 
 
 class NetStylizer(BaseStylizer):
@@ -59,12 +65,15 @@ class NetStylizer(BaseStylizer):
 
     capabilities = frozenset({STRENGTH})
 
-    def __init__(self, model: Path, opts: NetOptions | None = None) -> None:
+    def __init__(self, model: Path, opts: NetOptions | None = None,
+                 style_weights: dict[str, float] | None = None) -> None:
         self.opts = opts or NetOptions()
         device = pick_device(self.opts.device) if self.opts.engine == "torch" else torch.device("cpu")
-        self.run, label = make_runner(model, self.opts.engine, self.opts.device, self.opts.precision)
+        self.run, label = make_runner(model, self.opts.engine, self.opts.device, self.opts.precision,
+                                      style_weights=style_weights)
         super().__init__(label, device)
         self.model = model
+        self.style_weights = style_weights
         self._identity = file_identity(model)
 
     @property
@@ -80,7 +89,7 @@ class NetStylizer(BaseStylizer):
 
     def config(self) -> dict[str, Any]:
         opts = {k: v for k, v in dataclasses.asdict(self.opts).items() if k not in ("device", "model")}
-        return {"method": "net", "model": self._identity, "options": opts}
+        return {"method": "net", "model": self._identity, "styles": self.style_weights, "options": opts}
 
     def _stylize(self, frames: torch.Tensor) -> torch.Tensor:
         out = self.run(frames)
@@ -94,9 +103,20 @@ class NetStylizer(BaseStylizer):
 
 def build(styles: Sequence[StyleInput], weights: Sequence[float] | None, opts: NetOptions,
           progress: ProgressCallback | None) -> NetStylizer:
-    if weights is not None and len(styles) > 1:
-        raise OptionError("a trained network paints one style; blend styles with --method adain or optimize")
-    return NetStylizer(resolve_model(styles, opts.model), opts)
+    path = resolve_model(styles, opts.model)
+    ckpt = None if is_onnx(path) else read_checkpoint(path)
+    multi = ckpt is not None and ckpt["format"] == MULTI_FORMAT
+    if not multi:  # the network carries its one style; names only pick a shipped file
+        if len(styles) > 1:
+            raise OptionError(f"{path.name} paints one style; blend styles with a multi-style network or "
+                              "--method adain")
+        return NetStylizer(path, opts)
+    names = [s.spec or s.name for s in styles] or list(ckpt["arch"]["styles"])[:1]  # type: ignore[index]
+    w = blend_weights(len(names), weights)
+    mix: dict[str, float] = {}
+    for name, v in zip(names, w):
+        mix[name] = mix.get(name, 0.0) + v
+    return NetStylizer(path, opts, mix)
 
 
 METHOD = register(Method("net", NetOptions, build, frozenset({STRENGTH}), uses_style_images=False,
