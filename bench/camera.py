@@ -31,8 +31,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from nst.camera import CameraOptions, StyleBank, open_source, run_camera, to_tensor
+from nst.camera import CameraOptions, StyleBank, open_source, run_camera
 from nst.errors import NSTError
+from nst.io.frames import arrays_to_tensor
 
 sys.path.insert(0, str(Path(__file__).parent))
 from results import machine, panning_clip, write_section  # noqa: E402  (bench/results.py, shared by the benchmarks)
@@ -47,7 +48,7 @@ def make_clip(path: Path, frames: int) -> Path:
 
 
 def stylizer_fps(stylizer: object, frames: int) -> float:
-    x = to_tensor(np.random.default_rng(0).integers(0, 256, (H, W, 3), dtype=np.uint8))
+    x = arrays_to_tensor([np.random.default_rng(0).integers(0, 256, (H, W, 3), dtype=np.uint8)], channels_last=True)
     with torch.inference_mode():
         for _ in range(2):
             stylizer(x)  # type: ignore[operator]
