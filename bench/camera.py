@@ -31,8 +31,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from nst.camera import CameraOptions, StyleBank, open_source, run_camera, to_tensor
+from nst.camera import CameraOptions, StylizerBank, open_source, run_camera
 from nst.errors import NSTError
+from nst.io.frames import arrays_to_tensor
 
 sys.path.insert(0, str(Path(__file__).parent))
 from results import machine, panning_clip, write_section  # noqa: E402  (bench/results.py, shared by the benchmarks)
@@ -47,7 +48,7 @@ def make_clip(path: Path, frames: int) -> Path:
 
 
 def stylizer_fps(stylizer: object, frames: int) -> float:
-    x = to_tensor(np.random.default_rng(0).integers(0, 256, (H, W, 3), dtype=np.uint8))
+    x = arrays_to_tensor([np.random.default_rng(0).integers(0, 256, (H, W, 3), dtype=np.uint8)], channels_last=True)
     with torch.inference_mode():
         for _ in range(2):
             stylizer(x)  # type: ignore[operator]
@@ -68,11 +69,11 @@ def random_net(path: Path, arch: str) -> Path:
                                   "state_dict": TransformerNet(cfg).state_dict()})
 
 
-def make_bank(method: str, tmp: Path) -> StyleBank:
+def make_bank(method: str, tmp: Path) -> StylizerBank:
     """adain: the bundled style; net-full / net-slim: random-weight networks of those architectures."""
     if method.startswith("net-"):
-        return StyleBank.from_specs([], model=str(random_net(tmp / f"{method}.pt", method[4:])))
-    return StyleBank.from_specs([STYLE], method)
+        return StylizerBank.from_specs([], model=str(random_net(tmp / f"{method}.pt", method[4:])))
+    return StylizerBank.from_specs([STYLE], method)
 
 
 def bench_method(method: str, clip: Path, frames: int, tmp: Path, record: bool, rounds: int) -> dict[str, object]:
@@ -112,7 +113,7 @@ class Identity:
 
 def loop_floor(clip: Path, frames: int, tmp: Path) -> tuple[float, float]:
     """Loop fps with a free stylizer, without and with recording (the loop's ceiling)."""
-    bank = StyleBank.from_stylizers([Identity()])
+    bank = StylizerBank.from_stylizers([Identity()])
     opts = CameraOptions(size=None, max_frames=frames)
     bare = run_camera(open_source(str(clip)), bank, opts).loop_fps
     rec = run_camera(open_source(str(clip)), bank, opts, record=tmp / "identity.mp4").loop_fps

@@ -7,7 +7,6 @@ style, so the recording shows which style was applied to which frame.
 
 from __future__ import annotations
 
-import copy
 import time
 from pathlib import Path
 
@@ -25,7 +24,7 @@ from nst.camera import (
     FrameGrabber,
     LoopState,
     OpenCVWindow,
-    StyleBank,
+    StylizerBank,
     draw_overlay,
     fit,
     frame_size,
@@ -33,50 +32,17 @@ from nst.camera import (
     open_source,
     parse_key_schedule,
     run_camera,
-    to_image,
-    to_tensor,
 )
 from nst.errors import DisplayError, InputError, OptionError
-from nst.methods import STRENGTH
+from nst.io.frames import arrays_to_tensor, tensor_to_arrays
+
+from .toys import Tint
 
 W, H, FPS, N = 64, 48, 25, 24
-COLOURS = {"red": (1.0, 0.0, 0.0), "green": (0.0, 1.0, 0.0), "blue": (0.0, 0.0, 1.0)}
 
 
-class TintStylizer:
-    """A stand-in for a real stylizer: blends the frame towards one colour (strength = amount).
-
-    Maps 1 x 3 x H x W -> 1 x 3 x H x W like a real one; `delay` makes it artificially slow."""
-
-    def __init__(self, name: str, delay: float = 0.0) -> None:
-        self.name = name
-        self.device = torch.device("cpu")
-        self.colour = torch.tensor(COLOURS[name]).view(1, 3, 1, 1)
-        self.delay = delay
-        self.strength = 1.0
-        self.calls = 0
-
-    capabilities = frozenset({STRENGTH})
-    thread_safe = True
-
-    def with_strength(self, strength: float) -> "TintStylizer":
-        other = copy.copy(self)
-        other.strength = strength
-        return other
-
-    def config(self) -> dict[str, object]:
-        return {"tint": self.name, "strength": self.strength}
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        self.calls += 1
-        if self.delay:
-            time.sleep(self.delay)
-        a = 0.8 * self.strength
-        return (1 - a) * x + a * self.colour
-
-
-def tint_bank(names: tuple[str, ...] = ("red", "green", "blue"), delay: float = 0.0) -> StyleBank:
-    return StyleBank.from_stylizers([TintStylizer(n, delay) for n in names])
+def tint_bank(names: tuple[str, ...] = ("red", "green", "blue"), delay: float = 0.0) -> StylizerBank:
+    return StylizerBank.from_stylizers([Tint(n, delay) for n in names])
 
 
 def grey_frames(n: int = N, w: int = W, h: int = H) -> list[np.ndarray]:
@@ -183,13 +149,14 @@ def test_parse_key_schedule() -> None:
 
 def test_conversions_and_view_helpers() -> None:
     img = np.random.default_rng(0).integers(0, 256, (H, W, 3), dtype=np.uint8)
-    x = to_tensor(img)
+    x = arrays_to_tensor([img], channels_last=True)  # what the loop gives the stylizer
     assert x.shape == (1, 3, H, W) and x.dtype == torch.float32 and 0 <= x.min() and x.max() <= 1
-    assert np.array_equal(to_image(x), img)  # lossless round trip
+    assert x.is_contiguous(memory_format=torch.channels_last)
+    assert np.array_equal(tensor_to_arrays(x)[0], img)  # lossless round trip
     assert frame_size(640, 480, 320) == (320, 240)
     assert frame_size(641, 481, None) == (640, 480)  # even, for video encoders
     assert fit(np.ones((10, 40, 3), np.uint8), 20, 20).shape == (20, 20, 3)
-    view = to_image(x.contiguous())  # an NCHW-contiguous stylizer output must be drawable too
+    view = tensor_to_arrays(x.contiguous())[0]  # an NCHW-contiguous stylizer output must be drawable too
     draw_overlay(view, ["starry_night", "3.1 fps"])
     assert not np.array_equal(view, img)
 
@@ -258,26 +225,65 @@ def test_nothing_recorded_leaves_no_file(clip: Path, tmp_path: Path) -> None:
     assert list(out.parent.iterdir()) == []  # no output, no temp file
 
 
-class Broken(TintStylizer):
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+class Broken(Tint):
+    def _stylize(self, frames: torch.Tensor) -> torch.Tensor:
         if self.calls == 3:
             raise RuntimeError("boom")
-        return super().__call__(x)
+        return super()._stylize(frames)
 
 
 def test_a_failure_mid_recording_discards_the_partial_file(clip: Path, tmp_path: Path) -> None:
     out = tmp_path / "rec" / "partial.mp4"
     out.parent.mkdir()
     with pytest.raises(RuntimeError, match="boom"):
-        run_camera(open_source(str(clip)), StyleBank.from_stylizers([Broken("red")]), CameraOptions(size=None),
+        run_camera(open_source(str(clip)), StylizerBank.from_stylizers([Broken("red")]), CameraOptions(size=None),
                    record=out)
     assert list(out.parent.iterdir()) == []
 
 
-def test_strength_keys_reach_the_stylizer() -> None:
+class ViewWindow:
+    """A window that keeps every view it is shown and never gets a key."""
+
+    def __init__(self) -> None:
+        self.views: list[np.ndarray] = []
+
+    def show(self, view: np.ndarray) -> int:
+        self.views.append(view.copy())
+        return -1
+
+    def closed(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        pass
+
+
+def test_strength_keys_change_the_output_through_with_strength() -> None:
     bank = tint_bank(("red",))
-    run_camera(ArraySource(grey_frames(6)), bank, CameraOptions(size=None), keys={2: "-", 3: "-"})
-    assert bank.get(0).strength == pytest.approx(0.8)  # type: ignore[attr-defined]
+    base = bank.get(0)
+    win = ViewWindow()
+    run_camera(ArraySource(grey_frames(6)), bank, CameraOptions(size=None, overlay=False), window=win,
+               keys={2: "-", 3: "-"})
+    assert base.log == pytest.approx([1.0, 1.0, 0.9, 0.8, 0.8, 0.8])  # type: ignore[attr-defined]
+    assert base.strength == 1.0  # type: ignore[attr-defined]  # the bank's stylizer itself is never changed
+    red = [int(v[-1, 0, 0]) for v in win.views]  # a corner the moving bar never reaches
+    assert red[0] == red[1] > red[2] > red[3] == red[4] == red[5]
+
+
+def test_a_stylizer_without_strength_is_used_as_is() -> None:
+    calls: list[int] = []
+
+    def plain(x: torch.Tensor) -> torch.Tensor:
+        calls.append(1)
+        return 1 - x
+
+    plain.name = "plain"  # type: ignore[attr-defined]
+    plain.device = torch.device("cpu")  # type: ignore[attr-defined]
+    events: list[CameraEvent] = []
+    stats = run_camera(ArraySource(grey_frames(4)), StylizerBank.from_stylizers([plain]), CameraOptions(size=None),
+                       keys={1: "-"}, on_event=events.append)
+    assert stats.frames_processed == len(calls) == 4
+    assert [e.detail for e in events if e.kind == "strength"] == ["0.90"]  # the state moves, nothing breaks
 
 
 def test_stale_frames_are_dropped_when_the_stylizer_is_slow(tmp_path: Path) -> None:
@@ -378,9 +384,9 @@ def test_bad_options() -> None:
     with pytest.raises(OptionError):
         CameraOptions(max_frames=0).validate()
     with pytest.raises(OptionError, match="iterations must be at least 1"):
-        StyleBank.from_specs(["starry_night"], "optimize", iterations=0)
+        StylizerBank.from_specs(["starry_night"], "optimize", iterations=0)
     with pytest.raises(InputError, match="unknown style"):
-        StyleBank.from_specs(["starry_nite"], "adain")
+        StylizerBank.from_specs(["starry_nite"], "adain")
 
 
 # ---------------------------------------------------------------------------------------- CLI
@@ -410,7 +416,7 @@ def test_cli_errors(clip: Path, tmp_path: Path, capsys: pytest.CaptureFixture[st
 
     assert main(["camera", "--source", str(tmp_path / "none.mp4"), "--no-window", "--styles", "udnie"]) == 1
     assert "no such file" in capsys.readouterr().err
-    monkeypatch.setattr("nst.camera.gui_available", lambda: "no display (DISPLAY is not set)")
+    monkeypatch.setattr("nst.camera.view.gui_available", lambda: "no display (DISPLAY is not set)")
     assert main(["camera", "--source", str(clip), "--styles", "udnie"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--no-window" in err
@@ -451,14 +457,14 @@ def test_bank_gives_each_method_its_own_options(tmp_path: Path) -> None:
 
     model = _random_net(tmp_path / "n.pt")
     opts = {"strength": 0.4, "style_size": 64, "preserve_color": None, "precision": "fp32", "device": "cpu"}
-    net = StyleBank.from_specs([], model=str(model), **{k: v for k, v in opts.items() if k != "style_size"})
+    net = StylizerBank.from_specs([], model=str(model), **{k: v for k, v in opts.items() if k != "style_size"})
     assert net.labels == ["n"] and isinstance(net.get(0), NetStylizer)
     with pytest.raises(OptionError, match="no trained network"):
-        StyleBank.from_specs(["udnie"], "net", **{k: v for k, v in opts.items() if k != "style_size"})
+        StylizerBank.from_specs(["udnie"], "net", **{k: v for k, v in opts.items() if k != "style_size"})
     with pytest.raises(OptionError, match="style_size does not apply"):
-        StyleBank.from_specs([], model=str(model), style_size=64)
+        StylizerBank.from_specs([], model=str(model), style_size=64)
     with pytest.raises(OptionError, match="preserve_color must be one of luminance"):
-        StyleBank.from_specs(["udnie", "starry_night"], preserve_color="histogram")  # up front, not on switching
-    ada = StyleBank.from_specs(["udnie"], "auto", **opts)  # no shipped network for udnie: adain
+        StylizerBank.from_specs(["udnie", "starry_night"], preserve_color="histogram")  # up front, not on switching
+    ada = StylizerBank.from_specs(["udnie"], "auto", **opts)  # no shipped network for udnie: adain
     st = ada.get(0)
     assert isinstance(st, AdaINStylizer) and st.strength == 0.4 and st.opts.style_size == 64

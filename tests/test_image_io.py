@@ -1,4 +1,4 @@
-"""image_io: formats, modes, EXIF orientation, resizing, writing, and bad files."""
+"""nst.io.image: formats, modes, EXIF orientation, resizing, writing, and bad files."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import torch
 from PIL import Image
 
 from nst.errors import InputError, OutputError
-from nst.image_io import check_output_path, load_image, save_image
+from nst.io.image import check_output_path, load_image, save_image
 
 from .conftest import make_photo
 
@@ -169,3 +169,31 @@ def test_output_checks(tmp_path: Path) -> None:
         check_output_path(tmp_path / "o.gif", [inp])
     assert inp.read_bytes() == before
     assert check_output_path(tmp_path / "new.png", [inp]) == tmp_path / "new.png"
+
+
+def test_in_memory_inputs_get_the_same_pixel_guard(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An upload handed over as bytes, a PIL image or an array is refused like a file of that size."""
+    huge = np.broadcast_to(np.zeros((1, 1, 3), np.uint8), (12_000, 10_000, 3))  # 120 MP, no memory used
+    with pytest.raises(InputError, match="too large"):
+        load_image(huge)
+    monkeypatch.setattr("nst.io.image.MAX_PIXELS", 40 * 30 - 1)
+    with pytest.raises(InputError, match="too large"):
+        load_image(Image.new("RGB", (40, 30)))
+    with pytest.raises(InputError, match="too large"):
+        load_image(np.zeros((30, 40), np.uint8))
+    assert load_image(Image.new("RGB", (40, 29))).shape == (1, 3, 29, 40)  # under the limit: fine
+
+
+def test_bytes_are_decoded_with_the_file_guards(tmp_path: Path) -> None:
+    arr = make_photo(24, 32)
+    p = tmp_path / "x.png"
+    Image.fromarray(arr).save(p)
+    assert torch.equal(load_image(p.read_bytes()), load_image(p))
+    with pytest.raises(InputError, match="not an image"):
+        load_image(b"hello, not an image")
+    with pytest.raises(InputError, match="empty"):
+        load_image(b"")
+    bomb = tmp_path / "bomb.png"
+    _png_header_only(bomb, 30000, 30000)
+    with pytest.raises(InputError, match="too large"):
+        load_image(bomb.read_bytes())

@@ -31,15 +31,18 @@ from nst.video import (
     VideoOptions,
     VideoWarning,
     VideoWriter,
+    fingerprint,
     frames_to_video,
     list_frames,
     natural_key,
     probe,
+    read_frames,
     stylize_video,
     work_dir_for,
 )
 
 from .conftest import CLIP_FPS, CLIP_FRAMES, CLIP_H, CLIP_W, bar_x, clip_frame, find_bar, make_clip
+from .toys import Blend
 
 FRAME = 1.0 / CLIP_FPS
 
@@ -253,37 +256,27 @@ class Interrupt:
         return self.fn(x)
 
 
-class WarmBlend:
-    """A stateful stylizer like the optimize warm start: each result depends on the previous one."""
-
-    name = "warm-test"
-
-    def __init__(self) -> None:
-        self.warm_start, self.previous = True, None
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        outs = []
-        for f in x:
-            f = f[None].flip(-1)
-            out = f if self.previous is None else 0.5 * f + 0.5 * self.previous
-            out = (out * 255 + 0.5).floor() / 255  # `previous` is the last result as saved (8 bits)
-            self.previous = out
-            outs.append(out)
-        return torch.cat(outs)
-
-
 def frames_of(folder: Path) -> list[np.ndarray]:
     return [np.asarray(Image.open(p)) for p in list_frames(folder)]
 
 
-@pytest.mark.parametrize("make", [lambda: mirror, WarmBlend], ids=["stateless", "warm-start"])
+def _mirror(fail_at: int | None = None):  # type: ignore[no-untyped-def]
+    return mirror if fail_at is None else Interrupt(mirror, fail_at)
+
+
+def _blend(fail_at: int | None = None) -> Blend:
+    return Blend(fail_at=fail_at)
+
+
+@pytest.mark.parametrize("make", [_mirror, _blend], ids=["stateless", "sequential"])
 def test_interrupted_run_resumes_with_identical_output(tmp_path: Path, video_clip: Path, make) -> None:  # type: ignore[no-untyped-def]
     ref, out = tmp_path / "ref.mkv", tmp_path / "out.mkv"
     stylize_video(video_clip, ref, make(), VideoOptions(size=None, batch=4, frames_dir=str(tmp_path / "rf")),
                   settings={"s": 1})
     opts = VideoOptions(size=None, batch=4, frames_dir=str(tmp_path / "of"))
+    # the 13th frame: call 4 of 4-frame batches, or call 13 of a sequential stylizer's single frames
     with pytest.raises(KeyboardInterrupt):
-        stylize_video(video_clip, out, Interrupt(make(), 4), opts, settings={"s": 1})
+        stylize_video(video_clip, out, make(fail_at=4 if make is _mirror else 13), opts, settings={"s": 1})
     assert not out.exists()  # nothing half-written at OUT
     assert len(list((work_dir_for(out) / "frames").glob("*.png"))) == 12
     r = stylize_video(video_clip, out, make(), opts, settings={"s": 1})
@@ -297,6 +290,33 @@ def test_interrupted_run_resumes_with_identical_output(tmp_path: Path, video_cli
     assert not work_dir_for(out).exists()
 
 
+def test_sequential_stylizer_gets_single_frames_and_a_fresh_start(tmp_path: Path, video_clip: Path) -> None:
+    s = Blend()
+    s.reset(torch.ones(1, 3, 8, 8))  # left over from some earlier use: a new video must not see it
+    fd = tmp_path / "f"
+    stylize_video(video_clip, tmp_path / "o.mkv", s, VideoOptions(size=64, max_frames=6, batch=4, frames_dir=str(fd)))
+    assert s.batches == [1] * 6
+    first = np.asarray(Image.open(list_frames(fd)[0])).astype(int)
+    src = next(read_frames(probe(video_clip), max_frames=1)).rgb(64)[:, ::-1].astype(int)
+    assert np.abs(first - src).max() <= 1  # frame 0 is the mirrored frame alone, not blended with the leftover
+
+
+def test_fingerprint_follows_the_stylizer_config(tmp_path: Path, video_clip: Path) -> None:
+    info, opts = probe(video_clip), VideoOptions(size=32)
+    assert fingerprint(info, opts, Blend(k=0.5)) == fingerprint(info, opts, Blend(k=0.5))
+    assert fingerprint(info, opts, Blend(k=0.5)) != fingerprint(info, opts, Blend(k=0.25))
+    assert fingerprint(info, opts, Blend())["config"] == Blend().config()
+    assert fingerprint(info, opts, mirror)["config"] is None  # a plain function: its name only
+    out = tmp_path / "out.mp4"
+    with pytest.raises(KeyboardInterrupt):
+        stylize_video(video_clip, out, Blend(k=0.5, fail_at=5), VideoOptions(size=32))
+    with pytest.warns(VideoWarning, match="starting over"):
+        with pytest.raises(KeyboardInterrupt):
+            stylize_video(video_clip, out, Blend(k=0.25, fail_at=5), VideoOptions(size=32))
+    r = stylize_video(video_clip, out, Blend(k=0.25), VideoOptions(size=32))
+    assert r.resumed_from == 4 and r.stylized == CLIP_FRAMES - 4
+
+
 def test_changed_settings_start_over(tmp_path: Path, video_clip: Path) -> None:
     out = tmp_path / "out.mp4"
     with pytest.raises(KeyboardInterrupt):
@@ -307,24 +327,23 @@ def test_changed_settings_start_over(tmp_path: Path, video_clip: Path) -> None:
 
 
 _KILL_SCRIPT = textwrap.dedent("""
-    import sys, time
+    import sys
+    sys.path.insert(0, sys.argv[3])  # the repository root, for tests.toys
     from nst.video import VideoOptions, stylize_video
+    from tests.toys import Blend
 
-    def slow(x):  # deterministic, slow enough to be killed mid-run
-        time.sleep(0.05 * x.shape[0])
-        return x.flip(-1) * 0.9
-
-    slow.name = "slow-mirror"
-    r = stylize_video(sys.argv[1], sys.argv[2], slow, VideoOptions(size=None, batch=3))
+    r = stylize_video(sys.argv[1], sys.argv[2], Blend(delay=0.05), VideoOptions(size=None, batch=3))
     print("resumed_from", r.resumed_from)
 """)
 
 
 def test_resume_after_sigkill(tmp_path: Path, video_clip: Path) -> None:
+    """A SEQUENTIAL stylizer (each frame depends on the one before), killed mid-run and rerun: the
+    resumed run restarts its sequence from the saved frame and the video is the same, frame for frame."""
     script = tmp_path / "run.py"
     script.write_text(_KILL_SCRIPT)
     out = tmp_path / "out.mp4"
-    cmd = [sys.executable, str(script), str(video_clip), str(out)]
+    cmd = [sys.executable, str(script), str(video_clip), str(out), str(Path(__file__).resolve().parents[1])]
     frames = work_dir_for(out) / "frames"
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
@@ -343,7 +362,7 @@ def test_resume_after_sigkill(tmp_path: Path, video_clip: Path) -> None:
     resumed = int(res.stdout.split()[-1])
     assert 9 <= resumed < CLIP_FRAMES
     ref = tmp_path / "ref.mp4"
-    stylize_video(video_clip, ref, lambda x: x.flip(-1) * 0.9, VideoOptions(size=None, batch=3))
+    stylize_video(video_clip, ref, Blend(), VideoOptions(size=None, batch=3))
     a, b = decode(ref), decode(out)
     assert len(b["frames"]) == CLIP_FRAMES and all(np.array_equal(x, y) for x, y in zip(a["frames"], b["frames"]))
     assert b["audio_samples_s"] == pytest.approx(a["audio_samples_s"], abs=FRAME)

@@ -24,6 +24,8 @@ class StylizerBank:
     """Stylizers for `labels`, each made by `build(i)` on first use."""
 
     def __init__(self, labels: Sequence[str], build: Callable[[int], Stylizer]) -> None:
+        if not labels:
+            raise OptionError("at least one style is needed")
         self.labels = list(labels)
         self._build = build
         self._made: dict[int, Stylizer] = {}

@@ -395,10 +395,12 @@ def train(opts: TrainOptions, progress: ProgressCallback | None = None, resume: 
     batches: PhotoBatches
     loss_fn: Callable[[torch.Tensor, torch.Tensor], dict[str, torch.Tensor]]
     if opts.teacher == "adain":
-        from .stylizer import AdaINOptions, AdaINStylizer
+        from .methods.adain import AdaINOptions, AdaINStylizer
+        from .methods.base import StyleInput
 
-        teacher = AdaINStylizer([style], opts=AdaINOptions(size=None, style_size=opts.style_size, precision="fp32",
-                                                           device=opts.device), model=teacher_model)
+        teacher = AdaINStylizer([StyleInput(opts.style, style)],
+                                opts=AdaINOptions(style_size=opts.style_size, precision="fp32", device=opts.device),
+                                model=teacher_model)
         batches = TeacherBatches(files, opts.size, opts.batch, opts.seed, teacher, warn)
         loss_net = teacher.model.encoder if opts.style_weight > 0 or opts.content_weight > 0 else None
         loss_fn = DistillLoss(loss_net, opts)

@@ -70,7 +70,8 @@ def o_default_strength() -> float:
 
 
 def cmd_camera(args: argparse.Namespace) -> int:
-    from ..camera import KEY_HELP, CameraEvent, CameraOptions, OpenCVWindow, StyleBank, open_source, parse_key_schedule
+    from ..bank import StylizerBank
+    from ..camera import KEY_HELP, CameraEvent, CameraOptions, OpenCVWindow, open_source, parse_key_schedule
     from ..examine import parse_styles
     from ..image_io import check_output_path
     from ..methods import registered
@@ -92,7 +93,7 @@ def cmd_camera(args: argparse.Namespace) -> int:
     window = OpenCVWindow() if args.window else None  # fails fast, before anything slow
     try:
         names = [f.name for m in registered().values() for f in dataclasses.fields(m.options) if f.name != "model"]
-        bank = StyleBank.from_specs(specs, args.method, model=model, **given(args, names))
+        bank = StylizerBank.from_specs(specs, args.method, model=model, **given(args, names))
         source = open_source(args.source)
     except BaseException:
         if window is not None:

@@ -112,9 +112,10 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from ..engines import export_onnx, export_pt
     from ..errors import OptionError
     from ..image_io import check_output_path
-    from ..zoo import export_onnx, export_pt, resolve_model
+    from ..registry import model_file as resolve_model
 
     if not args.onnx and not args.pt:
         raise OptionError("nothing to do: give --onnx OUT.onnx and/or --pt OUT.pt")

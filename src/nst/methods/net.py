@@ -54,7 +54,7 @@ def resolve_model(styles: Sequence[StyleInput], model: str | None) -> Path:
     if len(paths) == 1 and None not in paths:
         return paths.pop()  # type: ignore[return-value]
     names = "+".join(s.name for s in styles) or "this style"
-    one = "one network for" if len(styles) > 1 else "a trained network for"
+    one = "one trained network for" if len(styles) > 1 else "trained network for"
     raise OptionError(f"no {one} {names} (styles with one: {', '.join(shipped_models()) or 'none'}); use --method "
                       "adain, --model PATH, or train one with `nst train`")
 

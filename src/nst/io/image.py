@@ -1,0 +1,198 @@
+"""Image files, bytes, PIL images and arrays <-> tensors, with the guards untrusted input needs.
+
+Inside nst every image is RGB, float32, values in [0, 1], NCHW (N=1 for a single image).
+Here we handle what real files bring: EXIF orientation, alpha (composited on white),
+grayscale, palette, CMYK, 16-bit and float modes, truncated files and decompression bombs.
+The pixel-count guard (`MAX_PIXELS`) applies to every input, in memory or not: an upload handed
+over as bytes, a PIL image or an array is as untrusted as a file.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+import warnings
+from pathlib import Path
+from typing import BinaryIO, Union
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from ..errors import InputError, OutputError
+from .atomic import atomic_write, default_file_mode  # noqa: F401 (re-exported)
+from .frames import array_to_tensor, resize_long_side, tensor_to_arrays
+
+ImageLike = Union[str, os.PathLike, bytes, Image.Image, np.ndarray, torch.Tensor]
+
+#: Largest image we decode (pixels). PIL warns at 89 MP and fails at 179 MP; we refuse at
+#: 100 MP to protect memory (an RGB float32 tensor of that size is already 1.2 GB).
+MAX_PIXELS = 100_000_000
+
+WRITE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF", ".webp": "WEBP"}
+
+
+def _too_large(label: str) -> InputError:
+    return InputError(f"{label}: image too large (more than {MAX_PIXELS // 1_000_000} megapixels)")
+
+
+def _check_pixels(width: int, height: int, label: str) -> None:
+    if width * height > MAX_PIXELS:
+        raise _too_large(label)
+
+
+def _decode(fp: str | BinaryIO, label: str) -> Image.Image:
+    """Open and fully decode an image file or stream, refusing decompression bombs."""
+    old_limit = Image.MAX_IMAGE_PIXELS
+    try:
+        Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+        with warnings.catch_warnings():
+            # PIL only warns between MAX_IMAGE_PIXELS and twice that; treat the warning as fatal.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(fp)
+            img.load()  # decode now, so truncated data fails here and not later
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise _too_large(label) from None
+    except UnidentifiedImageError:
+        raise InputError(f"{label}: not an image file (or an unsupported format)") from None
+    except (OSError, SyntaxError, ValueError) as e:
+        # PIL reports truncated/corrupt data as OSError ("image file is truncated", "broken data stream")
+        raise InputError(f"{label}: cannot decode image ({e})") from None
+    finally:
+        Image.MAX_IMAGE_PIXELS = old_limit
+    if img.width == 0 or img.height == 0:
+        raise InputError(f"{label}: zero-size image")
+    return img
+
+
+def _open_pil(path: Path) -> Image.Image:
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory, not an image")
+    if path.stat().st_size == 0:
+        raise InputError(f"{path}: empty file (0 bytes)")
+    return _decode(str(path), str(path))
+
+
+def _open_bytes(data: bytes) -> Image.Image:
+    if not data:
+        raise InputError("image data: empty (0 bytes)")
+    return _decode(io.BytesIO(data), "image data")
+
+
+def to_rgb(img: Image.Image) -> Image.Image:
+    """Any PIL mode to 8-bit RGB: EXIF rotation applied, alpha composited on white, 16-bit scaled."""
+    img = ImageOps.exif_transpose(img)
+    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        arr = np.asarray(img, dtype=np.float64)
+        hi = 65535.0 if img.mode.startswith("I;16") or arr.max() > 255 else 255.0
+        if img.mode == "F" and arr.max() <= 1.0:
+            hi = 1.0
+        arr = np.clip(arr / hi * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        img = Image.fromarray(arr, "L")
+    if img.mode == "P":
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+    if img.mode in ("LA", "PA"):
+        img = img.convert("RGBA")
+    if img.mode == "RGBA" or img.mode == "RGBa":
+        background = Image.new("RGB", img.size, (255, 255, 255))
+        background.paste(img, mask=img.getchannel("A"))
+        return background
+    return img.convert("RGB")
+
+
+def pil_to_tensor(img: Image.Image) -> torch.Tensor:
+    """PIL image (any mode) -> 1x3xHxW float32 in [0, 1]."""
+    return array_to_tensor(np.asarray(to_rgb(img)))
+
+
+def tensor_to_pil(x: torch.Tensor) -> Image.Image:
+    """1x3xHxW or 3xHxW tensor in [0, 1] -> 8-bit RGB PIL image (rounded, clamped)."""
+    if x.dim() == 4 and x.shape[0] != 1:
+        raise ValueError(f"expected a single image, got batch of {x.shape[0]}")
+    return Image.fromarray(tensor_to_arrays(x)[0], "RGB")
+
+
+def load_image(src: ImageLike, size: int | None = None) -> torch.Tensor:
+    """Load a path, encoded bytes, PIL image, numpy array or tensor as a 1x3xHxW RGB float32 tensor in [0, 1].
+
+    `size`, if given, sets the long side in pixels (aspect ratio kept).
+    Raises InputError with a one-line message for anything unreadable or larger than MAX_PIXELS.
+    """
+    if isinstance(src, torch.Tensor):
+        x = src.detach().float()
+        if x.dim() == 3:
+            x = x.unsqueeze(0)
+        if x.dim() != 4 or x.shape[1] != 3:
+            raise InputError(f"tensor of shape {tuple(src.shape)} is not 3xHxW or 1x3xHxW")
+        x = x.clamp(0, 1)
+    elif isinstance(src, np.ndarray):
+        if src.ndim >= 2:
+            _check_pixels(src.shape[1], src.shape[0], "image array")
+        x = array_to_tensor(src)
+    elif isinstance(src, Image.Image):
+        _check_pixels(src.width, src.height, "image")
+        x = pil_to_tensor(src)
+    elif isinstance(src, (bytes, bytearray, memoryview)):
+        x = pil_to_tensor(_open_bytes(bytes(src)))
+    elif isinstance(src, (str, os.PathLike)):
+        x = pil_to_tensor(_open_pil(Path(src)))
+    else:
+        raise InputError(f"cannot read an image from {type(src).__name__}")
+    return resize_long_side(x, size)
+
+
+def check_output_path(out: str | os.PathLike, inputs: list[Path] | tuple[Path, ...] = (), overwrite: bool = False,
+                      formats: dict[str, str] | None = None) -> Path:
+    """Validate an output path before any work is done.
+
+    Refuses: an unknown extension, a path equal to an input (always, even with overwrite),
+    an existing file without `overwrite`, and a directory that does not exist or is not writable.
+    """
+    formats = WRITE_FORMATS if formats is None else formats
+    p = Path(out)
+    ext = p.suffix.lower()
+    if ext not in formats:
+        raise OutputError(f"{p}: unsupported output format '{ext or '(none)'}' (use {', '.join(sorted(set(formats)))})")
+    for i in inputs:
+        try:
+            same = p.exists() and i.exists() and os.path.samefile(p, i)
+        except OSError:
+            same = False
+        if same or p.resolve() == Path(i).resolve():
+            raise OutputError(f"{p}: output path is the same as an input; refusing to overwrite it")
+    if p.is_dir():
+        raise OutputError(f"{p}: is a directory")
+    if p.exists() and not overwrite:
+        raise OutputError(f"{p}: already exists (use --overwrite to replace it)")
+    parent = p.parent if str(p.parent) else Path(".")
+    if not parent.is_dir():
+        raise OutputError(f"{p}: directory {parent} does not exist")
+    try:  # really try: os.access says yes to root even on read-only file systems
+        with tempfile.TemporaryFile(dir=parent):
+            pass
+    except OSError:
+        raise OutputError(f"{p}: directory {parent} is not writable") from None
+    return p
+
+
+def save_image(x: torch.Tensor | Image.Image, path: str | os.PathLike, quality: int = 95) -> Path:
+    """Write an image atomically (temp file + rename); the format follows the extension.
+
+    PNG, JPEG, TIFF and WebP. A crash mid-write never leaves a half-written file at `path`.
+    """
+    p = Path(path)
+    fmt = WRITE_FORMATS.get(p.suffix.lower())
+    if fmt is None:
+        raise OutputError(f"{p}: unsupported output format '{p.suffix}'")
+    img = x if isinstance(x, Image.Image) else tensor_to_pil(x)
+    kwargs: dict = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
+    with atomic_write(p) as f:
+        img.save(f, format=fmt, **kwargs)
+    return p
+
+
+__all__ = ["ImageLike", "MAX_PIXELS", "WRITE_FORMATS", "to_rgb", "pil_to_tensor", "tensor_to_pil", "resize_long_side",
+           "load_image", "check_output_path", "save_image", "atomic_write", "default_file_mode"]

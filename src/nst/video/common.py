@@ -1,0 +1,47 @@
+"""What every video module shares: the warning category, FFmpeg error text, frame rates, input checks."""
+
+from __future__ import annotations
+
+import warnings
+from fractions import Fraction
+from pathlib import Path
+
+from ..errors import InputError, OptionError
+
+#: Consecutive unreadable packets before we give up on a file.
+MAX_DEMUX_ERRORS = 50
+
+
+class VideoWarning(UserWarning):
+    """A recoverable problem with a video (skipped corrupt packet, sound dropped for GIF, ...)."""
+
+
+def warn(message: str) -> None:
+    # stacklevel 3: the warning points at the library function the user called, not at this helper.
+    warnings.warn(message, VideoWarning, stacklevel=3)
+
+
+def av_message(e: BaseException) -> str:
+    """An FFmpeg/PyAV error as one short clause."""
+    msg = getattr(e, "strerror", None) or str(e)
+    return str(msg).strip().rstrip(".")
+
+
+def fraction(v: float | Fraction | str) -> Fraction:
+    """A frame rate as an exact fraction: 24, 29.97, "30000/1001"."""
+    try:
+        f = Fraction(v).limit_denominator(1_000_000) if isinstance(v, float) else Fraction(v)
+    except (ValueError, ZeroDivisionError, TypeError):
+        raise OptionError(f"frame rate must be a positive number, not '{v}'") from None
+    if not f > 0:
+        raise OptionError(f"frame rate must be positive, not {v}")
+    return f
+
+
+def check_input_file(path: Path) -> None:
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory, not a video")
+    if path.stat().st_size == 0:
+        raise InputError(f"{path}: empty file (0 bytes)")

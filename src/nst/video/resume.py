@@ -1,0 +1,152 @@
+"""Resume: OUT.nst-work/ keeps each stylised frame (lossless PNG) under a fingerprint of the settings.
+
+A rerun with the same fingerprint reloads those frames and stylises only the rest; a different one
+starts over. Every file in it is written through `nst.io.atomic`, so a crash leaves whole frames
+or none: `completed()` counts the leading frames that are intact.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ..errors import OutputError
+from ..io.atomic import atomic_write
+from .common import warn
+from .source import VideoInfo
+
+WORK_SUFFIX = ".nst-work"
+_MANIFEST_VERSION = 2  # 2: the stylizer is identified by its config(), when it has one
+
+
+def work_dir_for(out: str | os.PathLike) -> Path:
+    """The folder next to `out` where an unfinished run keeps its frames: OUT.nst-work/."""
+    p = Path(out)
+    return p.with_name(p.name + WORK_SUFFIX)
+
+
+def _file_identity(p: Path) -> dict[str, Any]:
+    st = p.stat()
+    return {"path": str(p.resolve()), "bytes": st.st_size, "mtime_ns": st.st_mtime_ns}
+
+
+def stylizer_config(stylizer: Any) -> dict[str, Any] | None:
+    """The stylizer's `config()` (method, styles with hashes, options), or None for a plain function."""
+    config = getattr(stylizer, "config", None)  # plain functions and pre-contract stylizers have none
+    if not callable(config):
+        return None
+    try:
+        return dict(config())
+    except NotImplementedError:
+        return None
+
+
+def fingerprint(info: VideoInfo, opts: Any, stylizer: Any, settings: Mapping[str, Any] | None = None) -> dict:
+    """Everything that decides the stylised frames. A rerun resumes only if this is unchanged.
+
+    `opts` is the run's VideoOptions (the fields that only shape the output file are left out);
+    `settings` is extra JSON-able identity supplied by the caller.
+    """
+    video = {k: v for k, v in dataclasses.asdict(opts).items() if k not in ("frames_dir", "crf")}
+    return json.loads(json.dumps({
+        "version": _MANIFEST_VERSION, "input": _file_identity(info.path), "video": video,
+        "stylizer": getattr(stylizer, "name", type(stylizer).__name__), "config": stylizer_config(stylizer),
+        "settings": dict(settings or {}), "torch": torch.__version__, "threads": torch.get_num_threads(),
+    }, default=str, sort_keys=True))
+
+
+class WorkDir:
+    """OUT.nst-work/: manifest.json, frames/NNNNNNNN.png (stylised, lossless), the partial output.
+
+    Locked while in use, so two processes never write the same output.
+    """
+
+    def __init__(self, out: Path, fingerprint: dict) -> None:
+        self.root = work_dir_for(out)
+        self.frames = self.root / "frames"
+        self.lock_file: Any = None
+        try:
+            self.frames.mkdir(parents=True, exist_ok=True)
+            self._lock()
+            self._start(fingerprint)
+        except OSError as e:
+            self.release()
+            raise OutputError(f"{out}: cannot create work folder {self.root} ({e.strerror or e})") from None
+        except BaseException:
+            self.release()
+            raise
+
+    def _start(self, fingerprint: dict) -> None:
+        """Keep the frames of an interrupted run with the same fingerprint; otherwise start empty."""
+        manifest = self.root / "manifest.json"
+        old = None
+        with contextlib.suppress(OSError, ValueError):
+            old = json.loads(manifest.read_text())
+        if old == fingerprint:
+            return
+        if old is not None and any(self.frames.iterdir()):
+            warn(f"{self.root}: settings differ from the interrupted run's; starting over")
+        shutil.rmtree(self.frames, ignore_errors=True)
+        self.frames.mkdir(parents=True, exist_ok=True)
+        with atomic_write(manifest) as f:
+            f.write(json.dumps(fingerprint, indent=1, sort_keys=True).encode())
+            f.flush()
+            os.fsync(f.fileno())  # the frames written next are only worth keeping under this manifest
+
+    def _lock(self) -> None:
+        try:
+            import fcntl
+        except ImportError:  # not POSIX: no lock, as before
+            return
+        self.lock_file = open(self.root / "lock", "w")
+        try:
+            fcntl.flock(self.lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            self.lock_file.close()
+            self.lock_file = None
+            raise OutputError(f"{self.root}: another nst process is writing this output") from None
+
+    def frame_path(self, i: int) -> Path:
+        return self.frames / f"{i:08d}.png"
+
+    def completed(self) -> int:
+        """Number of leading frames saved intact."""
+        n = 0
+        while True:
+            p = self.frame_path(n)
+            try:
+                with Image.open(p) as im:
+                    im.verify()
+            except (OSError, SyntaxError, ValueError):
+                return n
+            n += 1
+
+    def save(self, i: int, arr: np.ndarray) -> None:
+        with atomic_write(self.frame_path(i)) as f:
+            Image.fromarray(arr).save(f, format="PNG", compress_level=1)
+
+    def load(self, i: int) -> np.ndarray:
+        p = self.frame_path(i)
+        try:
+            with Image.open(p) as im:
+                return np.asarray(im.convert("RGB"))
+        except (OSError, SyntaxError, ValueError):
+            raise OutputError(f"work frame {p} is damaged; delete {self.root} and run again") from None
+
+    def release(self) -> None:
+        if self.lock_file is not None:
+            self.lock_file.close()
+            self.lock_file = None
+
+    def remove(self) -> None:
+        self.release()
+        shutil.rmtree(self.root, ignore_errors=True)
