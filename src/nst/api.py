@@ -61,8 +61,9 @@ def stylize_tensor(content: torch.Tensor, styles: Sequence[torch.Tensor], method
     """
     method = resolve_method(method, list(style_names) if style_names else styles)  # type: ignore[arg-type]
     if method == "optimize":
+        size = options.pop("size", 512)  # optimize() keeps the size it is given
         opts = _options(OptimizeOptions, options)
-        return optimize(content, styles, opts, style_weights, progress=progress)
+        return optimize(resize_long_side(content, size), styles, opts, style_weights, progress=progress)
     if method == "net":
         from .stylizer import NetOptions, NetStylizer, net_model_for
 

@@ -126,13 +126,12 @@ class OptimizeStylizer:
     def __call__(self, frames: torch.Tensor) -> torch.Tensor:
         outs = []
         for f in frames:
-            size = max(f.shape[-2:])
             init = self.previous if self.warm_start else None
             if init is not None and init.shape[-2:] == f.shape[-2:]:
                 n = self.warm_iterations or max(1, self.opts.iterations // 4)
-                opts = dataclasses.replace(self.opts, size=size, iterations=n, multiscale=False)
+                opts = dataclasses.replace(self.opts, iterations=n, multiscale=False)
             else:
-                init, opts = None, dataclasses.replace(self.opts, size=size)
+                init, opts = None, self.opts
             out = optimize(f[None], self.styles, opts, self.weights, progress=self.progress, init=init)
             if self.warm_start:
                 out = (out.clamp(0, 1) * 255.0 + 0.5).floor() / 255.0  # what a saved frame keeps

@@ -67,7 +67,7 @@ def add_method_options(p: argparse.ArgumentParser,
     p.add_argument("--engine", choices=["torch", "onnxruntime", "opencv"], default="torch",
                    help="inference engine for --method net")
     p.add_argument("--size", type=positive_int, default=None,
-                   help=f"long side of the output in pixels (default {o.size}; aspect ratio kept)")
+                   help=f"long side of the output in pixels (default {a.size}; aspect ratio kept)")
     p.add_argument("--preserve-color", choices=["luminance", "histogram"], default=None,
                    help="keep the photo's colours: luminance-only transfer or colour histogram matching")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:N (default: CUDA when present, else CPU)")
@@ -108,6 +108,8 @@ def method_options(args: argparse.Namespace, method: str) -> dict[str, Any]:
     for f in dataclasses.fields(cls):
         if hasattr(args, f.name) and getattr(args, f.name) is not None:
             out[f.name] = getattr(args, f.name)
+    if method == "optimize" and getattr(args, "size", None) is not None:
+        out["size"] = args.size  # not an OptimizeOptions field: the front end resizes (stylize_tensor)
     return out
 
 
