@@ -74,7 +74,8 @@ def main() -> None:
 
     # the baseline averages over layers; nst sums them (nst.losses): the same loss with these weights
     base = gatys_baseline.run(c_full, s_full, args.baseline_iters, opts.content_weight * len(opts.content_layers),
-                              opts.style_weight * len(opts.style_layers), opts.tv_weight, list(opts.content_layers), list(opts.style_layers), on_iter)
+                              opts.style_weight * len(opts.style_layers), opts.tv_weight,
+                              list(opts.content_layers), list(opts.style_layers), on_iter)
     t_base, cpu_base = time.perf_counter() - t0, time.process_time() - cpu0
     print(f"baseline: {t_base:.1f} s", flush=True)
 
