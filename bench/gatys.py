@@ -3,7 +3,7 @@
     .venv/bin/python bench/gatys.py                 # 512 px, baseline 500 L-BFGS iterations (~15-30 min here)
     .venv/bin/python bench/gatys.py --size 256 --baseline-iters 200 --no-write   # quick look
 
-Both results are scored with one loss definition (nst.optimize.GatysLoss, fp32, the same VGG19
+Both results are scored with one loss definition (nst.optimize.gatys_loss, fp32, the same VGG19
 weights, layers and loss weights) at the full output size. The baseline is bench/gatys_baseline.py:
 single scale, fp32, NCHW, L-BFGS from the content image. Writes the table to bench/RESULTS.md and
 the images (plus a side-by-side strip) to bench/out/.
@@ -111,7 +111,7 @@ def main() -> None:
         verdict += f" The baseline never reached nst's final loss within {args.baseline_iters} iterations."
     body = (f"`python bench/gatys.py --size {args.size} --baseline-iters {args.baseline_iters}` - content "
             f"`{Path(args.content).name}`, style `{style_path.name}`, output long side {args.size} px. Losses are "
-            f"scored at full size with one definition (nst.optimize.GatysLoss: content weight {o.content_weight:g}, "
+            f"scored at full size with one definition (nst.optimize.gatys_loss: content weight {o.content_weight:g}, "
             f"style weight {o.style_weight:g}, TV weight {o.tv_weight:g}).\n\n{md}\n\n{verdict}\n\n{stamp()}")
     print(md)
     print(verdict)
