@@ -51,7 +51,8 @@ def fps_of(fn: Callable[[], object], repeat: int = 5) -> float:
 
 def net_for(arch: str) -> tuple[TransformerNet, str]:
     """A shipped trained network of this architecture if one exists, else random weights."""
-    from nst.zoo import load_model, shipped_models
+    from nst.engines import load_model
+    from nst.registry import shipped_models
 
     for name in shipped_models():
         net, meta = load_model(name)
@@ -62,7 +63,7 @@ def net_for(arch: str) -> tuple[TransformerNet, str]:
 
 
 def engine_runners(net: TransformerNet, onnx: Path) -> dict[str, Callable[[torch.Tensor], torch.Tensor]]:
-    from nst.zoo import onnxruntime_runner, opencv_runner, torch_runner
+    from nst.engines import onnxruntime_runner, opencv_runner, torch_runner
 
     cpu = torch.device("cpu")
     return {
@@ -101,7 +102,7 @@ def training_speed(arch: str, steps: int = 3, size: int = 256, batch: int = 4) -
 
 def shipped_training_rows() -> list[list[object]]:
     from nst.checkpoints import read_checkpoint
-    from nst.zoo import shipped_models
+    from nst.registry import shipped_models
 
     rows: list[list[object]] = []
     for name, path in shipped_models().items():
@@ -114,7 +115,7 @@ def shipped_training_rows() -> list[list[object]]:
 
 
 def net_section(write: bool = True) -> str:
-    from nst.zoo import export_onnx
+    from nst.engines import export_onnx
 
     x = frame()
     peak = measured_peak()

@@ -19,8 +19,9 @@ from adain_baseline import NaiveAdaIN  # noqa: E402
 from results import best_times_interleaved, conv_gflop, measured_peak, photo_frame, stamp, table, write_section  # noqa: E402
 
 from nst.image_io import load_image, resize_long_side  # noqa: E402
+from nst.methods.adain import AdaINOptions, AdaINStylizer  # noqa: E402
+from nst.methods.base import StyleInput  # noqa: E402
 from nst.registry import get_style  # noqa: E402
-from nst.stylizer import AdaINOptions, AdaINStylizer  # noqa: E402
 
 TOLERANCE = 0.02  # mean absolute difference allowed vs the naive fp32 output
 
@@ -29,7 +30,7 @@ def run(write: bool = True, style_name: str = "the_scream") -> str:
     torch.manual_seed(0)
     style = resize_long_side(load_image(get_style(style_name).path), 512)
     naive = NaiveAdaIN()
-    ours = AdaINStylizer([style], opts=AdaINOptions(style_size=512, device="cpu"))
+    ours = AdaINStylizer([StyleInput(style_name, style)], opts=AdaINOptions(style_size=512, device="cpu"))
     rows = []
     for long_side in (256, 512, 1024):
         x = photo_frame(long_side * 3 // 4, long_side)

@@ -3,7 +3,7 @@
     .venv/bin/python bench/gatys.py                 # 512 px, baseline 500 L-BFGS iterations (~15-30 min here)
     .venv/bin/python bench/gatys.py --size 256 --baseline-iters 200 --no-write   # quick look
 
-Both results are scored with one loss definition (nst.optimize.GatysLoss, fp32, the same VGG19
+Both results are scored with one loss definition (nst.optimize.gatys_loss, fp32, the same VGG19
 weights, layers and loss weights) at the full output size. The baseline is bench/gatys_baseline.py:
 single scale, fp32, NCHW, L-BFGS from the content image. Writes the table to bench/RESULTS.md and
 the images (plus a side-by-side strip) to bench/out/.
@@ -25,7 +25,7 @@ from results import stamp, table, write_section  # noqa: E402
 
 from nst.features import get_vgg  # noqa: E402
 from nst.image_io import load_image, resize_long_side, save_image  # noqa: E402
-from nst.optimize import GatysLoss, OptimizeOptions, optimize  # noqa: E402
+from nst.optimize import OptimizeOptions, gatys_loss, optimize  # noqa: E402
 from nst.registry import demo_content, get_style  # noqa: E402
 
 
@@ -49,21 +49,19 @@ def main() -> None:
     overrides = {k: v for k, v in (("iterations", args.iterations), ("coarse_iterations", args.coarse_iterations),
                                                       ("min_size", args.min_size))
                  if v is not None}
-    opts = OptimizeOptions(size=args.size, device="cpu", **overrides)  # type: ignore[arg-type]
+    opts = OptimizeOptions(device="cpu", **overrides)  # type: ignore[arg-type]
 
     # One loss definition for scoring both results, at full size.
     c_full = resize_long_side(content, args.size)
     s_full = resize_long_side(style, round(args.size * opts.style_scale))
-    score_fn = GatysLoss(get_vgg(torch.device("cpu")), c_full, [s_full], [1.0], opts)
+    score_fn = gatys_loss(get_vgg(torch.device("cpu")), c_full, [s_full], [1.0], opts)
 
     def score(x: torch.Tensor) -> dict[str, float]:
         with torch.no_grad():
-            p = {k: v.item() for k, v in score_fn.parts(x).items()}
-        p["total"] = opts.content_weight * p["content"] + opts.style_weight * p["style"] + opts.tv_weight * p["tv"]
-        return p
+            return {k: v.item() for k, v in score_fn(x).items()}  # weighted terms and their total
 
     t, cpu = time.perf_counter(), time.process_time()
-    ours = optimize(content, [style], opts)
+    ours = optimize(c_full, [style], opts)
     t_ours, cpu_ours = time.perf_counter() - t, time.process_time() - cpu
     print(f"nst default: {t_ours:.1f} s", flush=True)
 
@@ -74,8 +72,10 @@ def main() -> None:
         if i % 25 == 0 or i == args.baseline_iters:
             snapshots.append((i, time.perf_counter() - t0, x.detach().clamp(0, 1).clone()))
 
-    base = gatys_baseline.run(c_full, s_full, args.baseline_iters, opts.content_weight, opts.style_weight,
-                              opts.tv_weight, list(opts.content_layers), list(opts.style_layers), on_iter)
+    # the baseline averages over layers; nst sums them (nst.losses): the same loss with these weights
+    base = gatys_baseline.run(c_full, s_full, args.baseline_iters, opts.content_weight * len(opts.content_layers),
+                              opts.style_weight * len(opts.style_layers), opts.tv_weight,
+                              list(opts.content_layers), list(opts.style_layers), on_iter)
     t_base, cpu_base = time.perf_counter() - t0, time.process_time() - cpu0
     print(f"baseline: {t_base:.1f} s", flush=True)
 
@@ -89,7 +89,7 @@ def main() -> None:
     save_image(strip, out_dir / "gatys_side_by_side.jpg")
 
     o = opts
-    schedule = (f"coarse-to-fine {o.min_size}->{o.size} px, {o.coarse_iterations} iterations per coarse scale and "
+    schedule = (f"coarse-to-fine {o.min_size}->{args.size} px, {o.coarse_iterations} iterations per coarse scale and "
                 f"{o.iterations} at full size, L-BFGS, fp32, channels_last" if o.multiscale else "single scale")
     rows = [
         [f"baseline (plain, single scale, NCHW, {args.baseline_iters} it)", f"{t_base:.1f}", f"{cpu_base:.0f}",
@@ -111,7 +111,7 @@ def main() -> None:
         verdict += f" The baseline never reached nst's final loss within {args.baseline_iters} iterations."
     body = (f"`python bench/gatys.py --size {args.size} --baseline-iters {args.baseline_iters}` - content "
             f"`{Path(args.content).name}`, style `{style_path.name}`, output long side {args.size} px. Losses are "
-            f"scored at full size with one definition (nst.optimize.GatysLoss: content weight {o.content_weight:g}, "
+            f"scored at full size with one definition (nst.optimize.gatys_loss: content weight {o.content_weight:g}, "
             f"style weight {o.style_weight:g}, TV weight {o.tv_weight:g}).\n\n{md}\n\n{verdict}\n\n{stamp()}")
     print(md)
     print(verdict)

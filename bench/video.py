@@ -28,7 +28,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from results import panning_clip, stamp, table, write_section  # noqa: E402
 
-from nst.stylizer import make_stylizer  # noqa: E402
+from nst.methods import make_stylizer  # noqa: E402
 from nst.video import VideoOptions, arrays_to_tensor, probe, read_frames, stylize_video  # noqa: E402
 
 W, H, FPS, RATE = 640, 480, 24, 44100

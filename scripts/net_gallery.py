@@ -18,9 +18,8 @@ import torch
 
 from nst.examine import contact_sheet
 from nst.image_io import load_image, resize_long_side, save_image, tensor_to_pil
-from nst.registry import demo_content, get_style
-from nst.stylizer import make_stylizer
-from nst.zoo import shipped_models
+from nst.methods import make_stylizer
+from nst.registry import demo_content, get_style, shipped_models
 
 
 def main(argv: list[str]) -> int:
@@ -40,7 +39,7 @@ def main(argv: list[str]) -> int:
         with torch.inference_mode():
             y = net(x)
         ms = (time.perf_counter() - t) * 1000
-        ada = make_stylizer("adain", [name], size=None)
+        ada = make_stylizer("adain", [name])
         with torch.inference_mode():
             ada(x)  # warm-up, and the style is encoded once
             t = time.perf_counter()

@@ -5,21 +5,22 @@ from __future__ import annotations
 import pytest
 import torch
 
-from nst.errors import OptionError
+from nst.errors import DivergedError, NSTError, OptionError
 from nst.features import VGG19
-from nst.image_io import load_image
-from nst.optimize import GatysLoss, OptimizeOptions, blend_weights, optimize, scale_sizes
+from nst.image_io import load_image, resize_long_side
+from nst.optimize import OptimizeOptions, blend_weights, gatys_loss, optimize, scale_sizes
 
 from .conftest import make_photo, make_style
 
 
 @pytest.fixture(scope="module")
 def images() -> tuple[torch.Tensor, torch.Tensor]:
-    return load_image(make_photo(48, 64)), load_image(make_style(40, 40))
+    """The content at the output size (optimize keeps its input size), and a style image."""
+    return load_image(make_photo(48, 64), size=96), load_image(make_style(40, 40))
 
 
 def _opts(**kw: object) -> OptimizeOptions:
-    base: dict[str, object] = dict(size=96, iterations=4, coarse_iterations=3, min_size=48, device="cpu")
+    base: dict[str, object] = dict(iterations=4, coarse_iterations=3, min_size=48, device="cpu")
     base.update(kw)
     return OptimizeOptions(**base)  # type: ignore[arg-type]
 
@@ -81,18 +82,20 @@ def test_bad_option_values() -> None:
 
 def test_every_pixel_gets_gradient(tiny_vgg: VGG19, images: tuple[torch.Tensor, torch.Tensor]) -> None:
     c, s = images
-    loss = GatysLoss(tiny_vgg, c, [s], [1.0], OptimizeOptions())
+    loss = gatys_loss(tiny_vgg, c, [s], [1.0], OptimizeOptions())
     x = c.clone().requires_grad_(True)
-    total, parts = loss(x)
-    total.backward()
+    terms = loss(x)
+    terms["total"].backward()
     assert x.grad is not None and torch.isfinite(x.grad).all() and (x.grad != 0).float().mean() > 0.9
-    assert parts["content"].item() == 0.0  # x equals the content image
+    assert terms["content"].item() == 0.0  # x equals the content image
+    assert list(terms) == ["content", "style", "tv", "total"]
+    assert terms["total"].item() == pytest.approx(sum(terms[k].item() for k in ("content", "style", "tv")))
 
 
 def test_too_small_output_is_refused(tiny_vgg: VGG19, images: tuple[torch.Tensor, torch.Tensor]) -> None:
     c, s = images
     with pytest.raises(OptionError, match="too small"):
-        optimize(c, [s], _opts(size=24, min_size=16), vgg=tiny_vgg)
+        optimize(resize_long_side(c, 24), [s], _opts(min_size=16), vgg=tiny_vgg)
 
 
 def test_real_vgg_style_loss_falls_tenfold_content_bounded() -> None:
@@ -102,14 +105,41 @@ def test_real_vgg_style_loss_falls_tenfold_content_bounded() -> None:
 
     c = load_image(demo_content().with_name("chelsea_cat.png"))
     s = load_image(get_style("starry_night").path)
-    opts = OptimizeOptions(size=96, iterations=20, coarse_iterations=20, min_size=48, device="cpu")
-    out = optimize(c, [s], opts)
+    opts = OptimizeOptions(iterations=20, coarse_iterations=20, min_size=48, device="cpu")
+    out = optimize(resize_long_side(c, 96), [s], opts)
     vgg = get_vgg(torch.device("cpu"))
     target = torch.nn.functional.interpolate(c, size=out.shape[-2:], mode="bicubic", antialias=True)
-    loss = GatysLoss(vgg, target, [load_image(s, size=96)], [1.0], opts)
+    loss = gatys_loss(vgg, target, [load_image(s, size=96)], [1.0], opts)
     with torch.no_grad():
-        before = {k: v.item() for k, v in loss.parts(target).items()}
-        after = {k: v.item() for k, v in loss.parts(out).items()}
-        noise = {k: v.item() for k, v in loss.parts(torch.rand_like(target)).items()}
+        before = {k: v.item() for k, v in loss(target).items()}
+        after = {k: v.item() for k, v in loss(out).items()}
+        noise = {k: v.item() for k, v in loss(torch.rand_like(target)).items()}
     assert after["style"] * 10 <= before["style"], (before, after)
     assert after["content"] < 0.5 * noise["content"], (after, noise)
+
+
+def test_option_errors_name_the_field() -> None:
+    with pytest.raises(OptionError, match="^lr must be greater than 0, not -1$") as e:
+        _opts(lr=-1.0).validate()
+    assert e.value.field == "lr"
+    for kw, field in [(dict(optimizer="sgd"), "optimizer"), (dict(coarse_iterations=-1), "coarse_iterations"),
+                      (dict(warm_iterations=0), "warm_iterations"), (dict(style_layers=()), "style_layers"),
+                      (dict(content_layers=("relu9_1",)), "content_layers"), (dict(min_size=8), "min_size")]:
+        with pytest.raises(OptionError) as e:
+            _opts(**kw).validate()
+        assert e.value.field == field and str(e.value).startswith(field + " ")
+    assert not hasattr(OptimizeOptions(), "size")
+    assert OptimizeOptions().warm_start is False and OptimizeOptions().warm_iterations is None
+
+
+def test_output_has_the_content_size(tiny_vgg: VGG19, images: tuple[torch.Tensor, torch.Tensor]) -> None:
+    c, s = images
+    out = optimize(resize_long_side(c, 64), [s], _opts(min_size=32), vgg=tiny_vgg)
+    assert out.shape == (1, 3, 48, 64)
+
+
+def test_divergence_is_an_nst_error(tiny_vgg: VGG19, images: tuple[torch.Tensor, torch.Tensor]) -> None:
+    c, s = images
+    with pytest.raises(DivergedError, match="diverged") as e:
+        optimize(c, [s], _opts(optimizer="adam", lr=1e30, multiscale=False, iterations=2), vgg=tiny_vgg)
+    assert isinstance(e.value, NSTError) and isinstance(e.value, FloatingPointError)

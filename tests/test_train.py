@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pytest
@@ -14,6 +16,7 @@ from nst.checkpoints import FORMAT_VERSION, load_checkpoint, read_checkpoint
 from nst.errors import InputError, OptionError
 from nst.features import VGG19
 from nst.nets import stylize_padded
+from nst.progress import Progress
 from nst.train import TrainOptions, train
 
 from .conftest import make_photo
@@ -170,3 +173,107 @@ def test_cli_train_export_and_stylise_end_to_end(tmp_path: Path, style_path: Pat
     assert main(["image", str(photo_path), "--style", "x.jpg", "--model", str(onnx), "--engine", "torch",
                  "-o", str(tmp_path / "no.png"), "-q"]) == 1
     assert "ONNX file" in capsys.readouterr().err
+
+
+# ---- guard rails (issue 13) ------------------------------------------------------------------------
+
+
+def poison_batches(monkeypatch: pytest.MonkeyPatch, bad: Callable[[int], bool], value: float = float("nan")) -> None:
+    """Batch i is multiplied by `value` (NaN: the loss is NaN; large: it explodes) where bad(i)."""
+    from nst.train import PhotoBatches
+
+    clean = PhotoBatches.__call__
+
+    def call(self: PhotoBatches, i: int) -> torch.Tensor:
+        x = clean(self, i)
+        return x * value if bad(i) else x
+
+    monkeypatch.setattr(PhotoBatches, "__call__", call)
+
+
+def test_nan_loss_rolls_back_keeps_the_good_checkpoint_and_resumes_exactly(
+        tmp_path: Path, style_path: Path, tiny_vgg: VGG19, monkeypatch: pytest.MonkeyPatch) -> None:
+    poison_batches(monkeypatch, lambda i: i == 6)  # iteration 7
+    on_disk: list[int] = []
+
+    def watch(ev: Progress) -> None:
+        if ev.stage == "warning":
+            ckpt = read_checkpoint(tmp_path / "a" / "net.pt")
+            on_disk.append(ckpt["iteration"])
+            assert all(torch.isfinite(v).all() for v in ckpt["state_dict"].values())
+
+    events: list = []
+    full = train(opts_for(tmp_path / "a", style_path, iterations=8, checkpoint_every=4),
+                 lambda ev: (events.append(ev), watch(ev)), vgg=tiny_vgg)
+    warnings = [e.info for e in events if e.stage == "warning"]
+    assert len(warnings) == 1 and "iteration 7" in warnings[0] and "rolled back to iteration 4" in warnings[0]
+    assert on_disk == [4] and full.rollbacks == [7] and read_checkpoint(full.path)["rollbacks"] == [7]
+    totals = [h["total"] for h in full.losses]
+    assert len(totals) == 8 and np.isnan(totals[6]) and np.isfinite(totals[7])
+    # interrupted at the checkpoint and resumed: the same losses (the NaN included) and weights
+    train(opts_for(tmp_path / "b", style_path, iterations=4, checkpoint_every=4), vgg=tiny_vgg)
+    resumed = train(opts_for(tmp_path / "b", style_path, iterations=8, checkpoint_every=4), resume=True,
+                    vgg=tiny_vgg)
+    np.testing.assert_array_equal([h["total"] for h in resumed.losses], totals)
+    assert resumed.rollbacks == [7]
+    a, _ = load_checkpoint(full.path)
+    b, _ = load_checkpoint(resumed.path)
+    for (k, va), vb in zip(a.state_dict().items(), b.state_dict().values()):
+        assert torch.equal(va, vb), k
+
+
+def test_exploding_loss_is_rolled_back(tmp_path: Path, style_path: Path, tiny_vgg: VGG19,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    poison_batches(monkeypatch, lambda i: i == 11, value=1e3)  # finite, but far above the running median
+    r = train(opts_for(tmp_path, style_path, iterations=13, checkpoint_every=4), vgg=tiny_vgg)
+    assert r.rollbacks == [12] and np.isfinite(r.losses[11]["total"])
+    assert r.losses[11]["total"] > 5 * np.median([h["total"] for h in r.losses[:11]])
+
+
+def test_repeated_divergence_stops_with_the_good_checkpoint_on_disk(
+        tmp_path: Path, style_path: Path, tiny_vgg: VGG19, monkeypatch: pytest.MonkeyPatch) -> None:
+    from nst.errors import DivergedError, NSTError
+
+    clean = train(opts_for(tmp_path / "clean", style_path, iterations=2, checkpoint_every=2), vgg=tiny_vgg)
+    poison_batches(monkeypatch, lambda i: i >= 4)  # iterations 5, 6, 7, ... all NaN
+    events: list = []
+    with pytest.raises(DivergedError, match="diverged 3 times since iteration 2") as e:
+        train(opts_for(tmp_path / "bad", style_path, iterations=10, checkpoint_every=2), events.append, vgg=tiny_vgg)
+    assert isinstance(e.value, NSTError)
+    assert len([ev for ev in events if ev.stage == "warning"]) == 2  # two rollbacks reported, then the stop
+    # iteration 4's state was held but never judged good (iteration 5 diverged): the file keeps iteration 2
+    ckpt = read_checkpoint(tmp_path / "bad" / "net.pt")
+    assert ckpt["iteration"] == 2
+    good = read_checkpoint(clean.path)["state_dict"]
+    assert all(torch.equal(v, good[k]) for k, v in ckpt["state_dict"].items())
+
+
+def test_gradients_are_clipped_unless_off(tmp_path: Path, style_path: Path, tiny_vgg: VGG19,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    norms: list[float] = []
+    clip = torch.nn.utils.clip_grad_norm_
+
+    def spy(params: object, max_norm: float, *a: object, **kw: object) -> torch.Tensor:
+        norms.append(max_norm)
+        return clip(params, max_norm, *a, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(torch.nn.utils, "clip_grad_norm_", spy)
+    train(opts_for(tmp_path / "a", style_path, iterations=2, grad_clip=0.5), vgg=tiny_vgg)
+    train(opts_for(tmp_path / "b", style_path, iterations=2, grad_clip=0.0), vgg=tiny_vgg)
+    assert norms == [0.5, 0.5]
+
+
+def test_option_errors_name_the_field(tmp_path: Path, style_path: Path) -> None:
+    cases = [(dict(lr=-1.0), "lr", "lr must be greater than 0, not -1"),
+             (dict(size=16), "size", "size must be at least 32, not 16"),
+             (dict(batch=0), "batch", "batch must be at least 1, not 0"),
+             (dict(style_weight=-2.0), "style_weight", "style_weight must be at least 0, not -2"),
+             (dict(teacher="vgg"), "teacher", "teacher must be one of"),
+             (dict(style_layers=("relu9_1",)), "style_layers", "style_layers has unknown item(s) relu9_1"),
+             (dict(grad_clip=-1.0), "grad_clip", "grad_clip must be at least 0"),
+             (dict(divergence_factor=1.0), "divergence_factor", "divergence_factor must be greater than 1"),
+             (dict(data=""), "data", "data is needed")]
+    for kw, field, text in cases:
+        with pytest.raises(OptionError) as e:
+            dataclasses.replace(opts_for(tmp_path, style_path), **kw).validate()
+        assert e.value.field == field and str(e.value).startswith(text), str(e.value)

@@ -29,3 +29,10 @@ class OptionError(NSTError, ValueError):
 
 class DisplayError(NSTError):
     """No window can be opened (no display, or an OpenCV build without GUI support)."""
+
+
+class DivergedError(NSTError, FloatingPointError):
+    """Optimisation or training diverged (NaN/inf or exploding loss) and could not recover.
+
+    Also a FloatingPointError, which is what the library raised for this before.
+    """

@@ -43,6 +43,11 @@ def add_parsers(sub: Any) -> None:
                     "Gram loss on --style-layers, both against that output, plus --tv-weight x TV")
     pt.add_argument("--init", default="", metavar="CKPT",
                     help="start from this checkpoint's weights (same --arch) instead of random ones: fine-tuning")
+    pt.add_argument("--grad-clip", type=float, default=d.grad_clip, help="clip the gradient's global norm to this "
+                    "(0: no clipping)")
+    pt.add_argument("--divergence-factor", type=float, default=d.divergence_factor,
+                    help="a loss above this times the median of the last 50 steps counts as divergence: roll back "
+                    "to the last good checkpoint")
     pt.add_argument("--seed", type=int, default=d.seed)
     pt.add_argument("--checkpoint-every", type=positive_int, default=d.checkpoint_every, metavar="N")
     pt.add_argument("--preview-every", type=int, default=d.preview_every, metavar="N",
