@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from adain_baseline import NaiveAdaIN  # noqa: E402
 from results import best_times_interleaved, conv_gflop, measured_peak, photo_frame, stamp, table, write_section  # noqa: E402
 
-from nst.image_io import load_image, resize_long_side  # noqa: E402
+from nst.io.image import load_image, resize_long_side  # noqa: E402
 from nst.methods.adain import AdaINOptions, AdaINStylizer  # noqa: E402
 from nst.methods.base import StyleInput  # noqa: E402
 from nst.registry import get_style  # noqa: E402

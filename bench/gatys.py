@@ -24,7 +24,7 @@ import gatys_baseline  # noqa: E402
 from results import stamp, table, write_section  # noqa: E402
 
 from nst.features import get_vgg  # noqa: E402
-from nst.image_io import load_image, resize_long_side, save_image  # noqa: E402
+from nst.io.image import load_image, resize_long_side, save_image  # noqa: E402
 from nst.optimize import OptimizeOptions, gatys_loss, optimize  # noqa: E402
 from nst.registry import demo_content, get_style  # noqa: E402
 

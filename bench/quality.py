@@ -27,7 +27,7 @@ from results import stamp, write_section  # noqa: E402
 
 import nst  # noqa: E402
 from nst.features import get_vgg  # noqa: E402
-from nst.image_io import load_image, resize_long_side  # noqa: E402
+from nst.io.image import load_image, resize_long_side  # noqa: E402
 from nst.methods import make_stylizer  # noqa: E402
 from nst.registry import get_style, shipped_model  # noqa: E402
 

@@ -85,7 +85,7 @@ def write_section(title: str, body: str) -> None:
 
 def photo_frame(h: int, w: int) -> torch.Tensor:
     """The bundled photo resized (cover) and centre-cropped to exactly 1 x 3 x h x w."""
-    from nst.image_io import load_image
+    from nst.io.image import load_image
     from nst.registry import demo_content
 
     x = load_image(demo_content())
@@ -103,7 +103,7 @@ def panning_clip(path: Path, frames: int, w: int = 640, h: int = 480, fps: int =
     import av
     import numpy as np
 
-    from nst.image_io import load_image
+    from nst.io.image import load_image
     from nst.registry import demo_content
 
     photo = load_image(demo_content(), size=900)[0].permute(1, 2, 0).mul(255).byte().numpy()

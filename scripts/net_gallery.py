@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 from nst.examine import contact_sheet
-from nst.image_io import load_image, resize_long_side, save_image, tensor_to_pil
+from nst.io.image import load_image, resize_long_side, save_image, tensor_to_pil
 from nst.methods import make_stylizer
 from nst.registry import demo_content, get_style, shipped_models
 

@@ -9,7 +9,7 @@ from nst import losses as L
 from nst.adain import AdaINModel, Decoder, adain, blend_stats, get_adain
 from nst.errors import OptionError
 from nst.features import VGG19
-from nst.image_io import load_image
+from nst.io.image import load_image
 from nst.methods.adain import AdaINOptions, AdaINStylizer
 from nst.methods.base import StyleInput
 from nst.options import build

@@ -7,7 +7,7 @@ import torch
 
 from nst.errors import DivergedError, NSTError, OptionError
 from nst.features import VGG19
-from nst.image_io import load_image, resize_long_side
+from nst.io.image import load_image, resize_long_side
 from nst.optimize import OptimizeOptions, blend_weights, gatys_loss, optimize, scale_sizes
 
 from .conftest import make_photo, make_style

@@ -10,7 +10,7 @@ from PIL import Image
 
 from nst.errors import InputError
 from nst.examine import contact_sheet, examine
-from nst.image_io import load_image
+from nst.io.image import load_image
 from nst.registry import get_style, resolve_style, style_label, styles
 
 REQUIRED = ["starry_night", "the_scream", "great_wave", "composition_vii", "udnie"]

@@ -57,7 +57,7 @@ def test_checkpoint_round_trip(tmp_path: Path, style_path: Path, tiny_vgg: VGG19
     # the preview after the last iteration was made by the same weights as the checkpoint
     last = [e for e in events if e.stage == "train"][-1]
     assert last.image is not None and (tmp_path / "net_previews" / "iter_000004.jpg").is_file()
-    from nst.image_io import load_image
+    from nst.io.image import load_image
     from nst.registry import demo_content
 
     with torch.no_grad():

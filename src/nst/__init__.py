@@ -9,7 +9,7 @@ Nothing heavy happens on import: weights load on first use.
 
 from .api import list_styles, load_style, stylize, stylize_tensor
 from .errors import InputError, NSTError, OptionError, OutputError
-from .image_io import load_image, save_image
+from .io.image import load_image, save_image
 from .methods import Stylizer, make_stylizer, method_names, register
 from .methods.adain import AdaINOptions
 from .methods.net import NetOptions

@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from .errors import OptionError
-from .image_io import ImageLike, load_image, resize_long_side, tensor_to_pil
+from .io.image import ImageLike, load_image, resize_long_side, tensor_to_pil
 from .methods import make_stylizer
 from .methods.common import style_input
 from .options import check_value

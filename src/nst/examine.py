@@ -15,7 +15,7 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 
 from .errors import OutputError
-from .image_io import check_output_path, load_image, resize_long_side, save_image, tensor_to_pil
+from .io.image import check_output_path, load_image, resize_long_side, save_image, tensor_to_pil
 from .methods import make_stylizer, resolve_method
 from .registry import resolve_style, style_label, styles
 

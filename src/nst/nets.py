@@ -208,6 +208,7 @@ class CondInstanceNorm(nn.Module):
         super().__init__()
         self.weight = nn.Parameter(torch.ones(n_styles, channels))
         self.bias = nn.Parameter(torch.zeros(n_styles, channels))
+        self.mix: torch.Tensor
         self.register_buffer("mix", torch.full((n_styles,), 1.0 / n_styles))
 
     def forward(self, x: torch.Tensor, mix: torch.Tensor | None = None) -> torch.Tensor:
@@ -221,6 +222,8 @@ class _FixedNorm(nn.Module):
 
     def __init__(self, weight: torch.Tensor, bias: torch.Tensor) -> None:
         super().__init__()
+        self.weight: torch.Tensor
+        self.bias: torch.Tensor
         self.register_buffer("weight", weight.clone())
         self.register_buffer("bias", bias.clone())
 

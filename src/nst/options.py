@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from .errors import OptionError
 
@@ -45,7 +45,7 @@ def fields(cls: Any) -> list[dataclasses.Field[Any]]:
     return [f for f in dataclasses.fields(cls) if "help" in f.metadata]
 
 
-def _bounds_text(meta: dict[str, Any]) -> str:
+def _bounds_text(meta: Mapping[str, Any]) -> str:
     lo, hi = meta["min"], meta["max"]
     if lo is not None and hi is not None:
         return f"between {lo:g} and {hi:g}"
@@ -54,7 +54,7 @@ def _bounds_text(meta: dict[str, Any]) -> str:
     return f"at most {hi:g}"
 
 
-def check_value(name: str, value: Any, meta: dict[str, Any]) -> None:
+def check_value(name: str, value: Any, meta: Mapping[str, Any]) -> None:
     """Validate one value against its field's metadata; raise OptionError naming the field."""
     if value is None:
         return

@@ -68,7 +68,7 @@ def is_path_like(spec: str) -> bool:
 def resolve_style(spec: str) -> Path:
     """`--style` value -> image path: an existing file path, or a bundled style's name."""
     if is_path_like(spec):
-        return Path(spec)  # image_io reports a missing/unreadable file
+        return Path(spec)  # nst.io.image reports a missing or unreadable file
     return get_style(spec).path
 
 

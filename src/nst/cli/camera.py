@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from .common import positive_int
+from .progress import ProgressLine
 
 
 def _positive_float(text: str) -> float:
@@ -73,7 +74,7 @@ def cmd_camera(args: argparse.Namespace) -> int:
     from ..bank import StylizerBank
     from ..camera import KEY_HELP, CameraEvent, CameraOptions, OpenCVWindow, open_source, parse_key_schedule
     from ..examine import parse_styles
-    from ..image_io import check_output_path
+    from ..io.image import check_output_path
     from ..methods import registered
     from ..video import VIDEO_FORMATS
     from .options import given
@@ -99,7 +100,7 @@ def cmd_camera(args: argparse.Namespace) -> int:
         if window is not None:
             window.close()
         raise
-    status = not args.quiet and sys.stderr.isatty()
+    line = ProgressLine("camera", enabled=not args.quiet and sys.stderr.isatty())
     print(f"camera: {source.name} {source.width}x{source.height} @ {source.fps:g} fps; {len(bank)} style(s); "
           + (f"keys: {KEY_HELP}" if args.window else "headless" + (f", recording to {out}" if out else "")))
     if not args.window and out is None and opts.max_frames is None and opts.duration is None:
@@ -107,12 +108,9 @@ def cmd_camera(args: argparse.Namespace) -> int:
 
     def report(ev: CameraEvent) -> None:
         if ev.kind == "frame":
-            if status:
-                print(f"\rframe {ev.frame}  {ev.style}  {ev.fps:.1f} fps  dropped {ev.dropped}   ", end="",
-                      file=sys.stderr, flush=True)
+            line.status(f"frame {ev.frame}  {ev.style}  {ev.fps:.1f} fps  dropped {ev.dropped}")
             return
-        if status:
-            print("\r\033[K", end="", file=sys.stderr, flush=True)  # clear the status line
+        line.clear()
         if ev.kind == "style":
             print(f"frame {ev.frame}: style {ev.detail}")
         elif ev.kind == "snapshot":
@@ -123,8 +121,7 @@ def cmd_camera(args: argparse.Namespace) -> int:
     from ..camera import run_camera
 
     stats = run_camera(source, bank, opts, window=window, record=out, keys=keys, on_event=report)
-    if status:
-        print(file=sys.stderr)
+    line.close()
     share = stats.loop_fps / stats.stylize_fps if stats.stylize_fps else 0.0
     print(f"{stats.frames_processed} frames stylised at {stats.width}x{stats.height}, {stats.frames_dropped} stale "
           f"skipped, in {stats.seconds:.1f} s: {stats.loop_fps:.2f} fps ({100 * share:.0f}% of the time in the "

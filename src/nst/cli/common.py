@@ -83,25 +83,3 @@ def method_options(args: argparse.Namespace, method: str) -> dict[str, Any]:
     values = given(args, sorted(fields))
     check_applies(values, [get_method(method).options], f"--method {method}")
     return values
-
-
-class Bar:
-    """Renders Progress events as a tqdm bar weighted by work, with the latest losses."""
-
-    def __init__(self, enabled: bool, desc: str) -> None:
-        from tqdm import tqdm
-
-        self.bar = tqdm(total=100, desc=desc, unit="%", disable=not enabled, dynamic_ncols=True,
-                        bar_format="{desc}: {percentage:3.0f}%|{bar}| {elapsed}<{remaining}{postfix}")
-
-    def __call__(self, ev: Any) -> None:
-        self.bar.n = round(100 * ev.done / ev.total, 1)
-        loss = ev.losses.get("total")
-        self.bar.set_postfix_str(f"{ev.info} it {ev.step}/{ev.steps}" + (f" loss {loss:.4g}" if loss else ""),
-                                 refresh=False)
-        self.bar.refresh()
-
-    def close(self) -> None:
-        self.bar.close()
-
-

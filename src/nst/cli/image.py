@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from .common import Bar, add_method_options, add_style_options, method_options, positive_int, style_args
+from .common import add_method_options, add_style_options, method_options, positive_int, style_args
+from .progress import ProgressLine
 
 
 def add_parsers(sub: Any) -> None:
@@ -51,7 +51,7 @@ def default_output(content: str, styles: Sequence[str], ext: str = ".png") -> Pa
 
 
 def cmd_image(args: argparse.Namespace) -> int:
-    from ..image_io import check_output_path, load_image, resize_long_side, save_image
+    from ..io.image import check_output_path, load_image, resize_long_side, save_image
     from ..methods import get_method, make_stylizer, resolve_method
     from ..registry import is_path_like, resolve_style
 
@@ -68,7 +68,7 @@ def cmd_image(args: argparse.Namespace) -> int:
                           if get_method(method).uses_style_images else [])
     check_output_path(out, inputs, args.overwrite)  # before any slow work
 
-    bar = Bar(not args.quiet and sys.stderr.isatty(), method)
+    bar = ProgressLine(method, enabled=not args.quiet)
     saver = _intermediate_saver(out, args.save_every) if method == "optimize" else None
 
     def progress(ev: Any) -> None:
@@ -90,7 +90,7 @@ def cmd_image(args: argparse.Namespace) -> int:
 def _intermediate_saver(out: Path, every: int | None) -> Callable[[Any], None] | None:
     if not every:
         return None
-    from ..image_io import save_image
+    from ..io.image import save_image
 
     def save(ev: Any) -> None:
         if ev.step % every == 0 and ev.image is not None:

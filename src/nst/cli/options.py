@@ -71,20 +71,22 @@ def add_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup, cls: 
     for f in O.fields(cls):
         if not f.metadata.get("cli", True) or f.name in skip or f.name in seen:
             continue
-        flag = f.metadata.get("flag") or "--" + f.name.replace("_", "-")
-        if flag != "--" + f.name.replace("_", "-"):
-            _FLAGS[f.name] = flag
+        long = "--" + f.name.replace("_", "-")
+        flag = f.metadata.get("flag") or long
+        names = [flag, long] if flag.startswith("-") and not flag.startswith("--") else [flag]  # "-o" + "--output"
+        if flag != long:
+            _FLAGS[f.name] = "/".join(names)
         type_, kind = _parser_for(str(f.type))
         common: dict[str, Any] = {"dest": f.name, "default": argparse.SUPPRESS}
         if kind == "bool":
             if f.default is True:
-                parser.add_argument("--no-" + flag[2:], action="store_false", help=f.metadata["help"] + " (off)",
+                parser.add_argument("--no-" + long[2:], action="store_false", help=f.metadata["help"] + " (off)",
                                     **common)
             else:
-                parser.add_argument(flag, action="store_true", help=f.metadata["help"], **common)
+                parser.add_argument(*names, action="store_true", help=f.metadata["help"], **common)
         else:
-            choices = [c for c in (f.metadata.get("choices") or ()) if c is not None] or None
-            parser.add_argument(flag, type=type_, choices=choices, metavar=f.metadata.get("metavar"),
+            choices = [c for c in (f.metadata.get("choices") or ()) if c not in (None, "")] or None
+            parser.add_argument(*names, type=type_ or str, choices=choices, metavar=f.metadata.get("metavar"),
                                 help=_help(f, kind), **common)
         seen.add(f.name)
         added.append(f.name)

@@ -10,6 +10,7 @@ import warnings
 from typing import Any, Iterator
 
 from .common import add_method_options, add_style_options, method_options, positive_int, style_args
+from .progress import ProgressLine
 
 
 def _time(text: str) -> float:
@@ -86,36 +87,8 @@ def add_parsers(sub: Any) -> None:
     pf.set_defaults(func=cmd_frames2video)
 
 
-class FrameBar:
-    """Renders frame-counting Progress events as a tqdm bar: frames, fps and ETA."""
-
-    def __init__(self, enabled: bool, desc: str) -> None:
-        from tqdm import tqdm
-
-        self.bar = tqdm(total=None, desc=desc, unit="frame", disable=not enabled, dynamic_ncols=True,
-                        file=sys.stderr)
-        self.started = False
-
-    def __call__(self, ev: Any) -> None:
-        if not self.started:  # the first event may say where a resumed run starts
-            self.started = True
-            self.bar.reset(total=int(ev.total) or None)
-            self.bar.n = self.bar.initial = int(ev.done)
-        if ev.total and int(ev.total) != self.bar.total:
-            self.bar.total = int(ev.total)
-        if ev.info:
-            self.bar.set_postfix_str(ev.info, refresh=False)
-        self.bar.update(int(ev.done) - self.bar.n)
-
-    def write(self, text: str) -> None:
-        self.bar.write(text, file=sys.stderr)
-
-    def close(self) -> None:
-        self.bar.close()
-
-
 @contextlib.contextmanager
-def _warnings_to(bar: FrameBar) -> Iterator[None]:
+def _warnings_to(bar: ProgressLine) -> Iterator[None]:
     """Show the library's VideoWarnings as one-line `nst: warning: ...` messages."""
     from ..video import VideoWarning
 
@@ -133,7 +106,7 @@ def _warnings_to(bar: FrameBar) -> Iterator[None]:
 
 
 def cmd_video(args: argparse.Namespace) -> int:
-    from ..image_io import check_output_path
+    from ..io.image import check_output_path
     from ..methods import make_stylizer, resolve_method
     from ..video import VIDEO_FORMATS, VideoOptions, probe, stylize_video, work_dir_for
 
@@ -154,7 +127,7 @@ def cmd_video(args: argparse.Namespace) -> int:
     print(f"{info.path.name}: {info.width}x{info.height}{rotation}, {float(info.fps):.3g} fps, "
           f"{info.duration or 0:.2f} s, {'sound ' + info.audio if info.audio else 'no sound'}; method {method}",
           file=sys.stderr)
-    bar = FrameBar(not args.quiet and sys.stderr.isatty(), method)
+    bar = ProgressLine(method, enabled=not args.quiet, unit=' frames')
     try:
         with _warnings_to(bar):
             r = stylize_video(info.path, args.output, stylizer, opts, settings=stylizer.config(),
@@ -181,7 +154,7 @@ def cmd_video(args: argparse.Namespace) -> int:
 def cmd_frames2video(args: argparse.Namespace) -> int:
     from ..video import frames_to_video
 
-    bar = FrameBar(not args.quiet and sys.stderr.isatty(), "frames2video")
+    bar = ProgressLine("frames2video", enabled=not args.quiet, unit=" frames")
     try:
         with _warnings_to(bar):
             r = frames_to_video(args.folder, args.output, args.fps, args.audio_from, overwrite=args.overwrite,

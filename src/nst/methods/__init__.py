@@ -12,7 +12,7 @@ from typing import Any, Sequence
 
 from .. import options as O
 from ..errors import OptionError
-from ..image_io import ImageLike
+from ..io.image import ImageLike
 from ..progress import ProgressCallback
 from ..registry import shipped_model
 from . import adain, net, optimize  # noqa: F401  (the built-in methods register themselves)

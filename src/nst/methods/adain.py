@@ -17,7 +17,7 @@ import torch
 from .. import losses as L
 from ..adain import AdaINModel, Stats, blend_stats, get_adain
 from ..device import PRECISIONS, autocast, pick_device, use_bf16
-from ..image_io import resize_long_side
+from ..io.image import resize_long_side
 from ..optimize import blend_weights
 from ..options import option
 from ..progress import ProgressCallback

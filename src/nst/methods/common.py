@@ -10,7 +10,7 @@ from typing import Any
 import torch
 
 from ..checkpoints import file_sha256
-from ..image_io import ImageLike, load_image
+from ..io.image import ImageLike, load_image
 from ..registry import resolve_style, style_label
 from .base import StyleInput
 

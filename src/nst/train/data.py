@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 
 from ..errors import InputError
-from ..image_io import pil_to_tensor
+from ..io.image import pil_to_tensor
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 _DECODE_ERRORS = (OSError, SyntaxError, ValueError, UnidentifiedImageError, Image.DecompressionBombError)

@@ -14,7 +14,7 @@ from ..checkpoints import FORMAT, FORMAT_VERSION, file_sha256, load_checkpoint, 
 from ..device import autocast, bf16_supported, pick_device
 from ..errors import InputError, OptionError
 from ..features import VGG19, get_vgg
-from ..image_io import load_image, resize_long_side, save_image
+from ..io.image import load_image, resize_long_side, save_image
 from ..methods.adain import AdaINOptions, AdaINStylizer
 from ..methods.base import StyleInput
 from ..nets import ARCHS, TransformerNet, stylize_padded
