@@ -17,7 +17,7 @@ import av
 import numpy as np
 
 from ..errors import InputError
-from .common import MAX_DEMUX_ERRORS, av_message, warn
+from .common import av_message, demux_resilient, warn
 
 #: Audio codecs copied without re-encoding, per output extension (None: whatever the muxer takes).
 AUDIO_COPY: dict[str, set[str] | None] = {".mp4": {"aac", "mp3", "alac", "ac3", "eac3", "opus", "flac"},
@@ -83,22 +83,7 @@ class AudioTrack:
         self.description = f"{icc.name} -> {self.ostream.codec_context.name} (re-encoded)"
 
     def _demux(self) -> Iterator[Any]:
-        errors = 0
-        demux = self.inp.demux(self.stream)
-        while True:
-            try:
-                packet = next(demux)
-                errors = 0
-            except StopIteration:
-                return
-            except av.FFmpegError as e:
-                errors += 1
-                if errors > MAX_DEMUX_ERRORS:
-                    warn(f"audio: giving up after repeated read errors ({av_message(e)})")
-                    return
-                demux = self.inp.demux(self.stream)
-                continue
-            yield packet
+        return demux_resilient(self.inp, self.stream, "audio: giving up after repeated read errors")
 
     def _copied(self) -> Iterator[_Timed]:
         for packet in self._demux():

@@ -5,6 +5,9 @@ from __future__ import annotations
 import warnings
 from fractions import Fraction
 from pathlib import Path
+from typing import Any, Iterator
+
+import av
 
 from ..errors import InputError, OptionError
 
@@ -45,3 +48,26 @@ def check_input_file(path: Path) -> None:
         raise InputError(f"{path}: is a directory, not a video")
     if path.stat().st_size == 0:
         raise InputError(f"{path}: empty file (0 bytes)")
+
+
+def demux_resilient(container: Any, stream: Any, give_up: str, skip: str | None = None) -> Iterator[Any]:
+    """Demuxed packets of `stream`; a read error is skipped (warning `skip`, if given) and reading goes
+    on, until MAX_DEMUX_ERRORS errors in a row (warning `give_up`). The FFmpeg reason is appended."""
+    errors = 0
+    demux = container.demux(stream)
+    while True:
+        try:
+            packet = next(demux)
+            errors = 0
+        except StopIteration:
+            return
+        except av.FFmpegError as e:
+            errors += 1
+            if errors > MAX_DEMUX_ERRORS:
+                warn(f"{give_up} ({av_message(e)})")
+                return
+            if skip is not None:
+                warn(f"{skip} ({av_message(e)})")
+            demux = container.demux(stream)
+            continue
+        yield packet

@@ -21,7 +21,7 @@ from av.video.reformatter import VideoReformatter
 
 from ..errors import InputError
 from ..io.frames import scaled_size
-from .common import MAX_DEMUX_ERRORS, av_message, check_input_file, warn
+from .common import av_message, check_input_file, demux_resilient, warn
 
 
 @dataclass
@@ -161,23 +161,8 @@ class _GapCounter:
 
 def _packets(c: Any, v: Any, info: VideoInfo) -> Iterator[Any]:
     """Demuxed packets; unreadable stretches are skipped with a warning (given up after too many)."""
-    errors = 0
-    demux = c.demux(v)
-    while True:
-        try:
-            packet = next(demux)
-            errors = 0
-        except StopIteration:
-            return
-        except av.FFmpegError as e:
-            errors += 1
-            if errors > MAX_DEMUX_ERRORS:
-                warn(f"{info.path}: stopped at an unreadable part of the file ({av_message(e)})")
-                return
-            warn(f"{info.path}: skipped unreadable data ({av_message(e)})")
-            demux = c.demux(v)
-            continue
-        yield packet
+    return demux_resilient(c, v, f"{info.path}: stopped at an unreadable part of the file",
+                           f"{info.path}: skipped unreadable data")
 
 
 def read_frames(info: VideoInfo, start: float = 0.0, duration: float | None = None,
