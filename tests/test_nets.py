@@ -212,3 +212,22 @@ def test_multi_style_network_bad_choices(tmp_path: Path) -> None:
     with pytest.raises(OptionError, match="non-negative"):
         make_stylizer("net", ["a", "b"], [1.0, -1.0], model=model)
     assert make_stylizer("net", [], model=model, engine="torch")(torch.rand(1, 3, 16, 16)).shape == (1, 3, 16, 16)
+
+
+def test_int8_on_onnxruntime_is_close_cached_and_refused_elsewhere(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from nst.methods import make_stylizer
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    model = str(multi_model(tmp_path / "multi.pt"))
+    x = torch.rand(1, 3, 40, 56, generator=torch.Generator().manual_seed(0))
+    ref = make_stylizer("net", ["a"], model=model, engine="onnxruntime", precision="fp32")(x)
+    q = make_stylizer("net", ["a"], model=model, engine="onnxruntime", precision="int8")(x)
+    assert q.shape == ref.shape and torch.isfinite(q).all()
+    assert (q - ref).abs().mean() < 0.05  # random weights: a loose bound; real ones in bench/RESULTS.md
+    assert len(list((tmp_path / "cache" / "nst" / "int8").glob("*.onnx"))) == 1
+    again = make_stylizer("net", ["a"], model=model, engine="onnxruntime", precision="int8")(x)
+    assert torch.equal(again, q)  # from the cache, deterministic
+    for engine in ("torch", "opencv"):
+        with pytest.raises(OptionError, match="int8 runs on the onnxruntime engine only"):
+            make_stylizer("net", ["a"], model=model, engine=engine, precision="int8")

@@ -29,6 +29,7 @@ from .device import autocast, pick_device, use_bf16
 from .errors import InputError, OptionError, OutputError
 from .io.atomic import atomic_path
 from .nets import MultiStyleNet, pad_to_multiple, stylize_padded
+from .quantize import int8_model
 from .registry import model_file
 
 ENGINES = ("auto", "torch", "onnxruntime", "opencv")
@@ -126,8 +127,8 @@ def _pad_run_crop(run: Callable[[np.ndarray], np.ndarray], multiple: int = 4) ->
     return call
 
 
-def onnx_session(path: str | os.PathLike, threads: int | None = None) -> Any:
-    """An ONNX Runtime CPU session with all graph optimisations."""
+def onnx_session(path: str | os.PathLike, threads: int | None = None, int8: bool = False) -> Any:
+    """An ONNX Runtime CPU session with all graph optimisations (`int8`: the model quantised first)."""
     try:
         import onnxruntime as ort
     except ImportError:
@@ -136,14 +137,15 @@ def onnx_session(path: str | os.PathLike, threads: int | None = None) -> Any:
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     if threads:
         so.intra_op_num_threads = threads
+    model: str | bytes = int8_model(path) if int8 else str(path)
     try:
-        return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(model, so, providers=["CPUExecutionProvider"])
     except Exception as e:
         raise InputError(f"{path}: ONNX Runtime cannot load this model ({str(e).splitlines()[0][:200]})") from None
 
 
-def onnxruntime_runner(path: str | os.PathLike, threads: int | None = None) -> Runner:
-    sess = onnx_session(path, threads)
+def onnxruntime_runner(path: str | os.PathLike, threads: int | None = None, int8: bool = False) -> Runner:
+    sess = onnx_session(path, threads, int8)
     name = sess.get_inputs()[0].name
     return _pad_run_crop(lambda a: sess.run(None, {name: a})[0], onnx_multiple(path))
 
@@ -206,15 +208,22 @@ def make_runner(spec: str | os.PathLike, engine: str = "auto", device: str | Non
     if is_onnx(path):
         if engine == "torch":
             raise OptionError(f"{path} is an ONNX file: use --engine onnxruntime or --engine opencv")
-        return _onnx_runner(path, engine), f"{label} ({engine})"
+        return _onnx_runner(path, engine, precision), f"{label} ({engine})"
     net, _ = load_model(path, style_weights)
     if engine == "torch":
+        if precision == "int8":
+            raise OptionError("int8 runs on the onnxruntime engine only", field="precision")
         return torch_runner(net, pick_device(device), precision), f"{label} (torch)"
     if onnx_cache is None:  # both engines read the file into memory: a temporary one is enough
         with tempfile.TemporaryDirectory(prefix="nst_") as tmp:
-            return _onnx_runner(export_onnx(net, Path(tmp) / f"{path.stem}.onnx"), engine), f"{label} ({engine})"
-    return _onnx_runner(export_onnx(net, onnx_cache), engine), f"{label} ({engine})"
+            onnx = export_onnx(net, Path(tmp) / f"{path.stem}.onnx")
+            return _onnx_runner(onnx, engine, precision), f"{label} ({engine})"
+    return _onnx_runner(export_onnx(net, onnx_cache), engine, precision), f"{label} ({engine})"
 
 
-def _onnx_runner(onnx_path: Path, engine: str) -> Runner:
-    return onnxruntime_runner(onnx_path) if engine == "onnxruntime" else opencv_runner(onnx_path)
+def _onnx_runner(onnx_path: Path, engine: str, precision: str = "fp32") -> Runner:
+    if engine == "onnxruntime":
+        return onnxruntime_runner(onnx_path, int8=precision == "int8")
+    if precision == "int8":
+        raise OptionError("int8 runs on the onnxruntime engine only", field="precision")
+    return opencv_runner(onnx_path)

@@ -40,8 +40,9 @@ class NetOptions:
     strength: float = option(1.0, help="0 = the photo, 1 = full style", min=0.0, max=1.0)
     preserve_color: str | None = option(None, help="keep the photo's colours: luminance-only transfer or "
                                         "colour histogram matching (Gatys et al. 2017)", choices=(None, "luminance"))
-    precision: str = option("auto", help="bf16 autocast; auto uses it only where the hardware has native bf16",
-                            choices=PRECISIONS)
+    precision: str = option("auto", help="torch: bf16 autocast (auto: only where the hardware has native bf16); "
+                            "onnxruntime: int8 runs the convolutions quantised (auto: fp32)",
+                            choices=PRECISIONS + ("int8",))
     device: str | None = option(None, help="cpu, cuda, cuda:N (default: CUDA when present, else the CPU)")
 
 
