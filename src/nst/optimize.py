@@ -27,7 +27,8 @@ import torch
 import torch.nn.functional as F
 
 from . import losses as L
-from .device import bf16_supported, pick_device
+from .device import pick_device
+from .device import use_bf16 as device_use_bf16
 from .errors import DivergedError, OptionError
 from .features import LAYER_NAMES, VGG19, get_vgg
 from .io.image import resize_long_side
@@ -190,7 +191,7 @@ def optimize(content: torch.Tensor, styles: Sequence[torch.Tensor], opts: Optimi
     blend = blend_weights(len(styles), style_blend)
     device = pick_device(opts.device)
     # "auto" is fp32 here: bf16 gradients are too coarse for L-BFGS's curvature estimates.
-    use_bf16 = opts.precision == "bf16" and bf16_supported(device)
+    bf16 = device_use_bf16("fp32" if opts.precision == "auto" else opts.precision, device)
     vgg = vgg if vgg is not None else get_vgg(device)
     fmt = torch.channels_last if opts.channels_last else torch.contiguous_format
     vgg = vgg.to(device=device, memory_format=fmt)  # type: ignore[call-overload]
@@ -254,7 +255,7 @@ def optimize(content: torch.Tensor, styles: Sequence[torch.Tensor], opts: Optimi
                 losses = {k: v.item() for k, v in terms.items()}
                 progress(Progress("optimize", step, steps_total, done_work, total_work, losses, x, info))
 
-        _run_scale(x, loss_fn, n_iter, opts, use_bf16, on_step)
+        _run_scale(x, loss_fn, n_iter, opts, bf16, on_step)
         if not torch.isfinite(x).all():
             raise DivergedError("optimisation diverged (NaN); try lower weights or --optimizer lbfgs")
         with torch.no_grad():

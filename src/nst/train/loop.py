@@ -11,7 +11,7 @@ import torch
 
 from ..adain import AdaINModel
 from ..checkpoints import FORMAT, FORMAT_VERSION, file_sha256, load_checkpoint, read_checkpoint, save_checkpoint
-from ..device import autocast, bf16_supported, pick_device
+from ..device import autocast, pick_device, use_bf16
 from ..errors import InputError, OptionError
 from ..features import VGG19, get_vgg
 from ..io.image import load_image, resize_long_side, save_image
@@ -41,7 +41,7 @@ def train(opts: TrainOptions, progress: ProgressCallback | None = None, resume: 
     opts.validate()
     emit = progress or (lambda ev: None)
     device = pick_device(opts.device)
-    use_bf16 = opts.precision == "bf16" or (opts.precision == "auto" and bf16_supported(device))
+    bf16 = use_bf16(opts.precision, device)
     style_path = resolve_style(opts.style)
     style, style_hash = load_image(style_path), file_sha256(style_path)
     files = list_images(opts.data)
@@ -74,7 +74,7 @@ def train(opts: TrainOptions, progress: ProgressCallback | None = None, resume: 
         t0, step = time.perf_counter(), i + 1
         batch = batches(i)
         x, target = (batch[0].to(device), batch[1].to(device)) if isinstance(batch, tuple) else (batch.to(device),) * 2
-        with autocast(device, use_bf16):
+        with autocast(device, bf16):
             y = net(x)
             losses = loss_fn(y, target)
         record = {k: v.item() for k, v in losses.items()}
