@@ -20,12 +20,15 @@ import torch
 
 from .errors import InputError, OptionError
 from .io.atomic import atomic_write
-from .nets import ArchConfig, MultiStyleConfig, MultiStyleNet, TransformerNet
+from .nets import ArchConfig, MultiStyleConfig, MultiStyleNet, TransformerNet, add_style
+from .registry import model_file
 
 FORMAT = "nst-transformer"
 FORMAT_VERSION = 1
 MULTI_FORMAT = "nst-multistyle"  # MultiStyleNet: one trunk, norm parameters per style
 MULTI_FORMAT_VERSION = 1
+ADDON_FORMAT = "nst-style-addon"  # one style's norm parameters for a multi-style network (nst train --base)
+ADDON_FORMAT_VERSION = 1
 
 
 def file_sha256(path: str | os.PathLike) -> str:
@@ -86,17 +89,43 @@ def _load_multistyle_v1(ckpt: dict[str, Any]) -> torch.nn.Module:
     return _with_weights(lambda: MultiStyleNet(MultiStyleConfig.from_dict(ckpt["arch"])), ckpt)
 
 
+def _load_addon_v1(ckpt: dict[str, Any]) -> torch.nn.Module:
+    """The base network with the add-on's style appended (and made its default style)."""
+    base_info = ckpt.get("base") or {}
+    here = Path(ckpt.get("_path", ".")).parent
+    try:
+        base_path = model_file(base_info["spec"])
+    except (InputError, KeyError):
+        base_path = here / str(base_info.get("file", ""))
+        if not base_path.is_file():
+            raise InputError(f"the base network {base_info.get('spec')!r} of this style add-on is not found") from None
+    if file_sha256(base_path) != base_info.get("sha256"):
+        raise InputError(f"{base_path}: not the base network this style add-on was trained on (its SHA-256 differs)")
+    base, _ = load_checkpoint(base_path)
+    if not isinstance(base, MultiStyleNet):
+        raise InputError(f"{base_path}: not a multi-style network")
+    name = str(ckpt["style"]["name"])
+    norms = {k: (v[0].float(), v[1].float()) for k, v in ckpt["norms"].items()}
+    try:
+        net = add_style(base, name, norms)
+    except (KeyError, RuntimeError, OptionError) as e:
+        raise InputError(f"this style add-on does not fit its base network ({e})") from None
+    net.default_style = name
+    return net.eval()
+
+
 #: format name -> loader of that format's checkpoint dict (one registry for every model file).
 LOADERS: dict[str, Callable[[dict[str, Any]], torch.nn.Module]] = {FORMAT: _load_transformer_v1,
-                                                                   MULTI_FORMAT: _load_multistyle_v1}
+                                                                   MULTI_FORMAT: _load_multistyle_v1,
+                                                                   ADDON_FORMAT: _load_addon_v1}
 #: format name -> the newest version of it this nst reads.
-VERSIONS = {FORMAT: FORMAT_VERSION, MULTI_FORMAT: MULTI_FORMAT_VERSION}
+VERSIONS = {FORMAT: FORMAT_VERSION, MULTI_FORMAT: MULTI_FORMAT_VERSION, ADDON_FORMAT: ADDON_FORMAT_VERSION}
 
 
 def load_checkpoint(path: str | os.PathLike) -> tuple[torch.nn.Module, dict[str, Any]]:
     """A trained network (eval mode, fp32, CPU) and its checkpoint metadata (without the weights)."""
     ckpt = read_checkpoint(path)
-    net = LOADERS[ckpt["format"]](ckpt)
+    net = LOADERS[ckpt["format"]](dict(ckpt, _path=str(path)))
     meta = {k: v for k, v in ckpt.items() if k not in ("state_dict", "optimizer")}
     return net, meta  # type: ignore[return-value]
 

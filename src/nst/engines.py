@@ -54,6 +54,8 @@ def load_model(spec: str | os.PathLike, style_weights: dict[str, float] | None =
     net, meta = load_checkpoint(model_file(spec))
     if isinstance(net, MultiStyleNet):
         styles = net.config.styles
+        if style_weights is None and net.default_style is not None:
+            style_weights = {net.default_style: 1.0}
         if style_weights is None:
             if len(styles) > 1:
                 raise OptionError(f"{Path(spec).name} paints {len(styles)} styles: choose with --style "

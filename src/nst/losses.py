@@ -53,6 +53,19 @@ def style_loss(f: torch.Tensor, target_gram: torch.Tensor) -> torch.Tensor:
     return F.mse_loss(g, target_gram.expand_as(g))
 
 
+def relative_gram_distance(g: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """mean((G - T)^2) / mean(T^2) per item (N): the style distance of bench/quality.py, scale-free, so
+    one weight works for every layer and every painting. g: N x C x C; target: C x C or N x C x C."""
+    t = target.expand_as(g)
+    return (g - t).pow(2).mean(dim=(1, 2)) / t.pow(2).mean(dim=(1, 2)).clamp_min(1e-12)
+
+
+def relative_feature_distance(f: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """mean((F - T)^2) / mean(T^2) over the batch: the content distance of bench/quality.py."""
+    t = target.float()
+    return (f.float() - t).pow(2).mean() / t.pow(2).mean().clamp_min(1e-12)
+
+
 def tv_loss(x: torch.Tensor) -> torch.Tensor:
     """Total variation: mean squared difference of neighbouring pixels. A constant image gives 0."""
     dh = x[..., 1:, :] - x[..., :-1, :]

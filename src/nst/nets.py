@@ -273,6 +273,7 @@ class MultiStyleNet(nn.Module):
     """
 
     multiple = 8
+    default_style: str | None = None  # the style an engine runs when none is asked for (style add-ons)
 
     def __init__(self, config: MultiStyleConfig) -> None:
         super().__init__()
@@ -323,3 +324,34 @@ class MultiStyleNet(nn.Module):
                 area /= m.stride[0] ** 2
                 total += 2 * m.in_channels * m.out_channels * m.kernel_size[0] * m.kernel_size[1] * area
         return total
+
+
+def add_style(net: MultiStyleNet, name: str, norms: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None
+              ) -> MultiStyleNet:
+    """A copy of `net` with one more style. `norms` ({norm module name: (weight, bias)}) gives its
+    parameters; without it they start as the mean of the existing styles' (a neutral start)."""
+    if name in net.config.styles:
+        raise OptionError(f"the network already has a style named {name!r}")
+    cfg = MultiStyleConfig(net.config.styles + (name,), net.config.channels, net.config.blocks)
+    bigger = MultiStyleNet(cfg)
+    state = net.state_dict()
+    with torch.no_grad():
+        for mod_name, m in bigger.named_modules():
+            if not isinstance(m, CondInstanceNorm):
+                continue
+            for part, i in (("weight", 0), ("bias", 1)):
+                old = state.pop(f"{mod_name}.{part}")
+                new = norms[mod_name][i] if norms is not None else old.mean(dim=0)
+                getattr(m, part).copy_(torch.cat([old, new.reshape(1, -1).to(old)]))
+            state.pop(f"{mod_name}.mix")
+        missing = bigger.load_state_dict(state, strict=False)
+    if missing.unexpected_keys:
+        raise OptionError(f"unexpected weights {missing.unexpected_keys[:3]}")
+    return bigger
+
+
+def style_norms(net: MultiStyleNet, name: str) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """One style's norm parameters: {norm module name: (weight, bias)} (what an add-on file holds)."""
+    i = net.config.styles.index(name)
+    return {n: (m.weight[i].detach().clone(), m.bias[i].detach().clone())
+            for n, m in net.named_modules() if isinstance(m, CondInstanceNorm)}

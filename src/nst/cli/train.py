@@ -14,13 +14,18 @@ from .progress import ProgressLine
 
 def add_parsers(sub: Any) -> None:
     from ..train import TrainOptions
+    from ..train.addon import AddStyleOptions
     from .options import add_options
 
     pt = sub.add_parser("train", help="train a fast feed-forward network for one style",
                         description="Train Johnson et al.'s feed-forward network (instance norm) for one style on a "
                         "folder of photos. Writes a checkpoint every --checkpoint-every iterations and at the end; "
-                        "--resume continues exactly where a run stopped. Needs --style, --data and -o.")
-    add_options(pt, TrainOptions)
+                        "--resume continues exactly where a run stopped. Needs --style, --data and -o. With --base "
+                        "NETWORK (a multi-style network), only the new style's norm parameters are trained on the "
+                        "network's frozen trunk: a new style in minutes, saved as a small add-on file.")
+    seen: set[str] = set()
+    add_options(pt, AddStyleOptions, seen=seen)
+    add_options(pt.add_argument_group("whole-network training (without --base)"), TrainOptions, seen=seen)
     pt.add_argument("--resume", action="store_true", help="continue from the checkpoint at -o")
     pt.add_argument("--overwrite", action="store_true", help="start afresh even if -o exists")
     pt.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
@@ -43,6 +48,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from ..train import TrainOptions, train
     from .options import given
 
+    if hasattr(args, "base"):
+        return _cmd_add_style(args)
     opts = build(TrainOptions, given(args, [f.name for f in dataclasses.fields(TrainOptions)]))
     out = Path(opts.output)
     if out.exists() and not (args.resume or args.overwrite):
@@ -84,3 +91,28 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 __all__ = ["add_parsers", "Parser"]
+
+
+def _cmd_add_style(args: argparse.Namespace) -> int:
+    from ..errors import OutputError
+    from ..options import build
+    from ..train import TrainOptions
+    from ..train.addon import AddStyleOptions, train_style
+    from .options import check_applies, given
+
+    values = given(args, sorted({f.name for cls in (AddStyleOptions, TrainOptions) for f in dataclasses.fields(cls)}))
+    check_applies(values, [AddStyleOptions], "--base (an add-on style)")
+    opts = build(AddStyleOptions, values)
+    out = Path(opts.output)
+    if out.exists() and not (args.resume or args.overwrite):
+        raise OutputError(f"{out} exists; use --resume to continue it or --overwrite to start afresh")
+    bar = ProgressLine(f"add style {Path(opts.style).stem}", enabled=not args.quiet)
+    try:
+        result = train_style(opts, bar, resume=args.resume and out.exists())
+    finally:
+        bar.close()
+    last = result.losses[-1] if result.losses else {}
+    print(f"wrote {result.path} ({out.stat().st_size // 1024} kB) after {result.iterations} iterations in "
+          f"{result.seconds:.0f} s; final loss {last.get('total', float('nan')):.4g}; use it with "
+          f"`nst image PHOTO --model {result.path}`")
+    return 0

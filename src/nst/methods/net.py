@@ -17,7 +17,7 @@ from typing import Any, Sequence
 import torch
 
 from .. import losses as L
-from ..checkpoints import MULTI_FORMAT, read_checkpoint
+from ..checkpoints import ADDON_FORMAT, MULTI_FORMAT, read_checkpoint
 from ..device import PRECISIONS, pick_device
 from ..engines import ENGINES, is_onnx, make_runner
 from ..errors import OptionError
@@ -106,13 +106,15 @@ def build(styles: Sequence[StyleInput], weights: Sequence[float] | None, opts: N
           progress: ProgressCallback | None) -> NetStylizer:
     path = resolve_model(styles, opts.model)
     ckpt = None if is_onnx(path) else read_checkpoint(path)
-    multi = ckpt is not None and ckpt["format"] == MULTI_FORMAT
+    multi = ckpt is not None and ckpt["format"] in (MULTI_FORMAT, ADDON_FORMAT)
     if not multi:  # the network carries its one style; names only pick a shipped file
         if len(styles) > 1:
             raise OptionError(f"{path.name} paints one style; blend styles with a multi-style network or "
                               "--method adain")
         return NetStylizer(path, opts)
-    names = [s.spec or s.name for s in styles] or list(ckpt["arch"]["styles"])[:1]  # type: ignore[index]
+    names = [s.spec or s.name for s in styles]
+    if not names:  # the network's own default: its style add-on, or its only style
+        return NetStylizer(path, opts)
     w = blend_weights(len(names), weights)
     mix: dict[str, float] = {}
     for name, v in zip(names, w):
