@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from results import stamp, write_section  # noqa: E402
 
 import nst  # noqa: E402
+from nst import losses as L  # noqa: E402
 from nst.features import get_vgg  # noqa: E402
 from nst.io.image import load_image, resize_long_side  # noqa: E402
 from nst.methods import make_stylizer  # noqa: E402
@@ -36,12 +37,6 @@ CONTENT_LAYER = "relu4_2"
 METRIC_SIZE = 256
 DEFAULT_PHOTOS = ("astronaut.png", "chelsea_cat.png", "coffee.png", "kodak_kodim04.png", "kodak_kodim08.png",
                   "tubingen.jpg")
-
-
-def _gram(f: torch.Tensor) -> torch.Tensor:
-    n, c, h, w = f.shape
-    x = f.reshape(n, c, h * w).float()
-    return x @ x.transpose(1, 2) / (h * w)
 
 
 class Metric:
@@ -55,17 +50,15 @@ class Metric:
         return self.vgg(resize_long_side(x, METRIC_SIZE), STYLE_LAYERS + (CONTENT_LAYER,))
 
     def style_distance(self, fa: dict[str, torch.Tensor], fb: dict[str, torch.Tensor]) -> float:
-        total = 0.0
-        for layer in STYLE_LAYERS:
-            ga, gb = _gram(fa[layer]), _gram(fb[layer])
-            total += float((ga - gb).pow(2).mean() / gb.pow(2).mean())
-        return total / len(STYLE_LAYERS)
+        # the Gram's normalisation (h w here, C h w in nst.losses) cancels in the relative distance
+        return sum(float(L.relative_gram_distance(L.gram(fa[n]), L.gram(fb[n]))[0]) for n in STYLE_LAYERS) / len(
+            STYLE_LAYERS)
 
     def score(self, photo: torch.Tensor, output: torch.Tensor, painting: torch.Tensor) -> tuple[float, float]:
         """(style ratio, content distance) of one output."""
         fp, fo, fs = self.features(photo), self.features(output), self.features(painting)
         ratio = self.style_distance(fo, fs) / self.style_distance(fp, fs)
-        c = float((fo[CONTENT_LAYER] - fp[CONTENT_LAYER]).pow(2).mean() / fp[CONTENT_LAYER].pow(2).mean())
+        c = float(L.relative_feature_distance(fo[CONTENT_LAYER], fp[CONTENT_LAYER]))
         return ratio, c
 
 
