@@ -81,7 +81,7 @@ def test_engines_agree_with_torch(exported: tuple[TransformerNet, Path, Path], e
 
     net, pt, onnx = exported
     for spec in (pt, onnx):  # a .pt is exported on the fly; an .onnx runs directly
-        run, _ = make_runner(spec, engine)
+        run, _ = make_runner(spec, engine, precision="fp32")
         for h, w in ((48, 64), (37, 50)):  # dynamic height and width, and padding
             x = torch.rand(2, 3, h, w, generator=torch.Generator().manual_seed(h))
             with torch.no_grad():
@@ -211,7 +211,8 @@ def test_multi_style_network_bad_choices(tmp_path: Path) -> None:
         load_model(model)
     with pytest.raises(OptionError, match="non-negative"):
         make_stylizer("net", ["a", "b"], [1.0, -1.0], model=model)
-    assert make_stylizer("net", [], model=model, engine="torch")(torch.rand(1, 3, 16, 16)).shape == (1, 3, 16, 16)
+    with pytest.raises(OptionError, match="paints 3 styles: choose with --style"):
+        make_stylizer("net", [], model=model, engine="torch")
 
 
 def test_int8_on_onnxruntime_is_close_cached_and_refused_elsewhere(tmp_path: Path,

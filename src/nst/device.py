@@ -34,13 +34,23 @@ def bf16_supported(device: torch.device) -> bool:
     return False
 
 
-def _cpu_has_bf16() -> bool:
+def _cpu_flags() -> str:
     try:
         with open("/proc/cpuinfo") as f:
-            flags = f.read()
-        return "avx512_bf16" in flags or "amx_bf16" in flags
+            return f.read()
     except OSError:
-        return False
+        return ""
+
+
+def _cpu_has_bf16() -> bool:
+    flags = _cpu_flags()
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def int8_fast() -> bool:
+    """int8 convolutions pay off on CPUs with VNNI (AVX-512 VNNI, AVX-VNNI or AMX): bench/realtime.py."""
+    flags = _cpu_flags()
+    return any(f in flags for f in ("avx512_vnni", "avx_vnni", "amx_int8"))
 
 
 PRECISIONS = ("auto", "fp32", "bf16")

@@ -41,7 +41,7 @@ class NetOptions:
     preserve_color: str | None = option(None, help="keep the photo's colours: luminance-only transfer or "
                                         "colour histogram matching (Gatys et al. 2017)", choices=(None, "luminance"))
     precision: str = option("auto", help="torch: bf16 autocast (auto: only where the hardware has native bf16); "
-                            "onnxruntime: int8 runs the convolutions quantised (auto: fp32)",
+                            "onnxruntime: int8 runs the convolutions quantised (auto: int8 where the CPU has VNNI)",
                             choices=PRECISIONS + ("int8",))
     device: str | None = option(None, help="cpu, cuda, cuda:N (default: CUDA when present, else the CPU)")
 

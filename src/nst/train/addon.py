@@ -142,9 +142,8 @@ def train_style(opts: AddStyleOptions, progress: ProgressCallback | None = None,
             with torch.no_grad():
                 fx = vgg(x, opts.content_layers)
             fy = vgg(y, tuple(dict.fromkeys(opts.content_layers + opts.style_layers)))
-        c = sum(L.relative_feature_distance(fy[n], fx[n]) for n in opts.content_layers) / len(opts.content_layers)
-        s = sum(L.relative_gram_distance(L.gram(fy[n]), targets[n]).mean()
-                for n in opts.style_layers) / len(opts.style_layers)
+        c = torch.stack([L.relative_feature_distance(fy[n], fx[n]) for n in opts.content_layers]).mean()
+        s = torch.stack([L.relative_gram_distance(L.gram(fy[n]), targets[n]).mean() for n in opts.style_layers]).mean()
         tv = L.tv_loss(y.float())
         total = opts.content_weight * c + opts.style_weight * s + opts.tv_weight * tv
         if not torch.isfinite(total):
