@@ -66,12 +66,19 @@ def onnx_conv_gflop(path: Path, h: int = H, w: int = W) -> float:
     return total / 1e9
 
 
-def multistyle_net() -> tuple[torch.nn.Module, str]:
-    from nst.engines import load_model
-
+def multistyle_model() -> tuple[Path, str] | None:
+    """The shipped multi-style network and one of its styles, if one ships."""
     for name, path in shipped_models().items():
         if meta_is_multi(path):
-            return load_model(path, {name: 1.0})[0], f"shipped `{path.name}`"
+            return path, name
+    return None
+
+
+def multistyle_net(model: tuple[Path, str] | None) -> tuple[torch.nn.Module, str]:
+    from nst.engines import load_model
+
+    if model is not None:
+        return load_model(model[0], {model[1]: 1.0})[0], f"`{model[0].name}`"
     torch.manual_seed(0)
     net = MultiStyleNet(MultiStyleConfig(("random",))).select({"random": 1.0})
     return net, "random weights"
@@ -92,7 +99,7 @@ def peer_runner(path: Path) -> Callable[[], object]:
     return lambda: sess.run(None, {"image": x, "style_weights": weights})
 
 
-def camera_fps(net_path: Path | None, style: str | None, frames: int = 60) -> float:
+def camera_fps(net_path: Path, style: str, frames: int = 60) -> float:
     """Frames per second of the real camera loop (`run_camera`) on 640x480 frames, as fast as it goes."""
     from nst.bank import StylizerBank
     from nst.camera import ArraySource, CameraOptions, run_camera
@@ -101,15 +108,16 @@ def camera_fps(net_path: Path | None, style: str | None, frames: int = 60) -> fl
     img = tensor_to_arrays(photo_frame(H, W))[0]
     source = ArraySource([img] * frames, fps=30.0, live=False)
     bank = StylizerBank.from_specs([style] if style else [], "net", model=str(net_path) if net_path else None)
+    bank.get(0)  # built (and int8-quantised, once) before the clock starts, as the camera does
     stats = run_camera(source, bank, CameraOptions(size=None, overlay=True), window=None)
     return stats.loop_fps
 
 
-def run(peer: Path | None, write: bool = True) -> str:
+def run(peer: Path | None, model: tuple[Path, str] | None, write: bool = True) -> str:
     torch.set_num_threads(2)
     x = photo_frame(H, W)
     tmp = Path(tempfile.mkdtemp(prefix="nst_bench_"))
-    fast, weights = multistyle_net()
+    fast, weights = multistyle_net(model)
     fast_onnx = export_onnx(fast, tmp / "fast.onnx")
     medium_onnx = export_onnx(TransformerNet(ARCHS["medium"]).eval(), tmp / "medium.onnx")
     torch.manual_seed(0)
@@ -117,7 +125,9 @@ def run(peer: Path | None, write: bool = True) -> str:
     from nst.device import bf16_supported
 
     rows: list[tuple[str, str, Callable[[], object], Path]] = [
-        ("nst MultiStyleNet", "ONNX Runtime", lambda r=onnxruntime_runner(fast_onnx, 2): r(x), fast_onnx),
+        ("nst MultiStyleNet", "ONNX Runtime fp32", lambda r=onnxruntime_runner(fast_onnx, 2): r(x), fast_onnx),
+        ("nst MultiStyleNet", "ONNX Runtime int8", lambda r=onnxruntime_runner(fast_onnx, 2, int8=True): r(x),
+         fast_onnx),
         ("nst MultiStyleNet", "torch fp32", lambda r=torch_runner(fast, torch.device("cpu"), "fp32"): r(x), fast_onnx),
         ("nst MultiStyleNet", "OpenCV DNN", lambda r=opencv_runner(fast_onnx): r(x), fast_onnx),
     ]
@@ -139,12 +149,10 @@ def run(peer: Path | None, write: bool = True) -> str:
         fps = 1 / t
         out_rows.append([name, engine, f"{fps:.1f}", f"{gflop:.1f}", f"{gflop * fps:.0f}", f"{gflop * fps / peak:.0%}",
                          f"{fps / peer_fps:.2f}x" if peer_fps else "-"])
-    shipped_multi = next((p for p in shipped_models().values() if meta_is_multi(p)), None)
-    style = next((n for n, p in shipped_models().items() if p == shipped_multi), None)
-    cam = camera_fps(shipped_multi, style) if shipped_multi else None
-    if cam is not None:
-        out_rows.append(["`nst camera` loop, MultiStyleNet", "auto (ONNX Runtime)", f"{cam:.1f}", "-", "-", "-",
-                         f"{cam / peer_fps:.2f}x" if peer_fps else "-"])
+    if model is not None:
+        cam = camera_fps(model[0], model[1])
+        out_rows.append([f"`nst camera` loop, {model[0].name} ({model[1]})", "defaults (auto)", f"{cam:.1f}", "-",
+                         "-", "-", f"{cam / peer_fps:.2f}x" if peer_fps else "-"])
     body = (f"{stamp()} fp32 matmul peak measured in the same run: {peak:.0f} GFLOP/s. MultiStyleNet weights: "
             f"{weights}. Peer: {peer or 'not installed (pass --peer)'}.\n\n"
             + table(["network", "engine", "fps", "GFLOP/frame", "GFLOP/s", "of peak", "vs peer"], out_rows)
@@ -159,10 +167,17 @@ def run(peer: Path | None, write: bool = True) -> str:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--peer", default=None, help="the peer's multistyle26.onnx (default: look in /work/peer-venv)")
+    p.add_argument("--model", default=None, help="a multi-style network to time (default: the shipped one)")
+    p.add_argument("--style", default=None, help="its style to use (default: its first)")
     p.add_argument("--no-write", action="store_true")
     a = p.parse_args()
     peer = Path(a.peer) if a.peer else next((Path(f) for g in PEER_GLOB for f in glob.glob(g)), None)
-    run(peer, write=not a.no_write)
+    model = multistyle_model()
+    if a.model:
+        from nst.checkpoints import read_checkpoint
+
+        model = (Path(a.model), a.style or read_checkpoint(a.model)["arch"]["styles"][0])
+    run(peer, model, write=not a.no_write)
     return 0
 
 

@@ -468,3 +468,15 @@ def test_bank_gives_each_method_its_own_options(tmp_path: Path) -> None:
     ada = StylizerBank.from_specs(["udnie"], "auto", **opts)  # no shipped network for udnie: adain
     st = ada.get(0)
     assert isinstance(st, AdaINStylizer) and st.strength == 0.4 and st.opts.style_size == 64
+
+
+def test_bank_of_a_multi_style_network_cycles_its_styles(tmp_path: Path) -> None:
+    from .test_nets import multi_model
+
+    model = str(multi_model(tmp_path / "multi.pt"))
+    every = StylizerBank.from_specs([], model=model, engine="torch", precision="fp32")
+    assert every.labels == ["a", "b", "c"]
+    two = StylizerBank.from_specs(["c", "a"], model=model, engine="torch")
+    assert two.labels == ["c", "a"] and "c" in two.get(0).name
+    with pytest.raises(OptionError, match="no style zebra"):
+        StylizerBank.from_specs(["zebra"], model=model)  # up front, before the camera opens

@@ -13,11 +13,22 @@ import threading
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from .checkpoints import MULTI_FORMAT, read_checkpoint
+from .engines import is_onnx, load_model
 from .errors import OptionError
 from .methods import Stylizer, get_method, make_stylizer, method_options, registered, resolve_method
 from .methods.common import style_input
 from .methods.net import resolve_model
-from .registry import resolve_style, style_label
+from .registry import model_file, resolve_style, style_label
+
+
+def _model_styles(model: str) -> list[str]:
+    """A multi-style network's styles (none for a one-style network or a style add-on: its default)."""
+    path = model_file(model)
+    if is_onnx(path):
+        return []
+    ckpt = read_checkpoint(path)
+    return list(ckpt["arch"]["styles"]) if ckpt["format"] == MULTI_FORMAT else []
 
 
 class StylizerBank:
@@ -40,15 +51,17 @@ class StylizerBank:
     @classmethod
     def from_specs(cls, specs: Sequence[str], method: str = "auto", *, model: str | None = None,
                    **options: Any) -> "StylizerBank":
-        """One stylizer per style spec (bundled name or image path), or one for `model` alone.
+        """One stylizer per style spec (bundled name or image path), or for `model`: one per style of
+        it named in `specs` (a multi-style network), else its own style(s).
 
         `method` "auto" picks per style (its trained network if one ships, else AdaIN). `options` may
         mix fields of the methods in use: each style's method takes the ones it has; a name that no
         method in use takes is an OptionError, as is a value out of range for any of them.
         """
         if model is not None:
-            specs, method = [], "net"
+            method = "net"
             options = dict(options, model=model)
+            specs = list(specs) or _model_styles(model)
         methods = [resolve_method(method, [s], model) for s in specs] or [resolve_method(method, [], model)]
         known = {f.name for m in registered().values() for f in dataclasses.fields(m.options)}
         used = {f.name for m in set(methods) for f in dataclasses.fields(get_method(m).options)}
@@ -66,6 +79,8 @@ class StylizerBank:
             opts = method_options(m, mine)  # validated now, not when the style is first shown
             if m == "net":
                 resolve_model([style_input(specs[i], load=False)] if specs else [], opts.model)
+                if model is not None and specs:
+                    load_model(model_file(model), {specs[i]: 1.0})  # its style: checked now (a small file)
             else:
                 resolve_style(specs[i])  # a missing image or an unknown name fails now
             plans.append((m, [specs[i]] if specs else [], mine))

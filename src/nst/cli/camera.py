@@ -90,7 +90,8 @@ def cmd_camera(args: argparse.Namespace) -> int:
         inputs = [source_path] if source_path.exists() else []
         check_output_path(out, inputs, args.overwrite, formats=VIDEO_FORMATS)
     model = getattr(args, "model", None)
-    specs = parse_styles(args.styles) if model is None else []
+    # with a network, --styles names its styles (a multi-style network); "all": every one of them
+    specs = parse_styles(args.styles) if model is None else [n for n in args.styles.split(",") if n and n != "all"]
     window = OpenCVWindow() if args.window else None  # fails fast, before anything slow
     try:
         names = [f.name for m in registered().values() for f in dataclasses.fields(m.options) if f.name != "model"]
