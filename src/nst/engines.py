@@ -184,12 +184,12 @@ def _pad_run_crop(run: Callable[[np.ndarray], np.ndarray], multiple: int = 4, la
     return call
 
 
-def _check_onnx_input(path: str | os.PathLike, sess: Any) -> str:
-    """The name of the model's one input, which must be N x 3 x H x W with free height and width."""
-    inputs = sess.get_inputs()
-    if len(inputs) != 1:
-        raise InputError(f"{path}: the model takes {len(inputs)} inputs; nst models take one image")
-    shape = list(inputs[0].shape)
+def _check_onnx_input(path: str | os.PathLike, shapes: list[list[Any]]) -> None:
+    """The model must take one input, N x 3 x H x W with free height and width (`shapes`: each input's
+    dimensions, an int where fixed)."""
+    if len(shapes) != 1:
+        raise InputError(f"{path}: the model takes {len(shapes)} inputs; nst models take one image")
+    shape = shapes[0]
     if len(shape) != 4:
         raise InputError(f"{path}: the model takes a {len(shape)}-D input; nst models take N x 3 x H x W images")
     if isinstance(shape[1], int) and shape[1] != 3:
@@ -197,7 +197,20 @@ def _check_onnx_input(path: str | os.PathLike, sess: Any) -> str:
     if isinstance(shape[2], int) or isinstance(shape[3], int):
         raise InputError(f"{path}: the model has a fixed input size ({shape[3]}x{shape[2]}); nst needs a model "
                          "with free height and width (export one with `nst export`)")
-    return str(inputs[0].name)
+
+
+def _onnx_graph_inputs(path: str | os.PathLike) -> list[list[Any]] | None:
+    """Each graph input's dimensions (int where fixed, else None), read with the `onnx` package; None when
+    it is not installed or cannot read the file (the engine then reports the file)."""
+    try:
+        import onnx
+
+        graph = onnx.load(str(path), load_external_data=False).graph
+    except Exception:
+        return None
+    weights = {t.name for t in graph.initializer}
+    return [[d.dim_value if d.HasField("dim_value") else None for d in i.type.tensor_type.shape.dim]
+            for i in graph.input if i.name not in weights]
 
 
 def onnx_session(path: str | os.PathLike, threads: int | None = None) -> Any:
@@ -218,7 +231,9 @@ def onnx_session(path: str | os.PathLike, threads: int | None = None) -> Any:
 
 def onnxruntime_runner(path: str | os.PathLike, threads: int | None = None) -> Runner:
     sess = onnx_session(path, threads)
-    name = _check_onnx_input(path, sess)
+    inputs = sess.get_inputs()
+    _check_onnx_input(path, [[d if isinstance(d, int) else None for d in i.shape] for i in inputs])
+    name = inputs[0].name
     return _pad_run_crop(lambda a: sess.run(None, {name: a})[0], onnx_multiple(path), str(path))
 
 
@@ -231,6 +246,9 @@ def opencv_runner(path: str | os.PathLike) -> Runner:
     """
     import cv2
 
+    shapes = _onnx_graph_inputs(path)  # OpenCV runs a model made for 4 channels on 3 without a word
+    if shapes is not None:
+        _check_onnx_input(path, shapes)
     try:
         net = cv2.dnn.readNetFromONNX(str(path))
     except cv2.error as e:

@@ -99,6 +99,8 @@ def to_rgb(img: Image.Image) -> Image.Image:
     img = ImageOps.exif_transpose(img)
     if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         arr = np.asarray(img, dtype=np.float64)
+        if not np.isfinite(arr).all():
+            raise InputError("image: has NaN or infinite pixel values (pixels must be finite)")
         hi = 65535.0 if img.mode.startswith("I;16") or arr.max() > 255 else 255.0
         if img.mode == "F" and arr.max() <= 1.0:
             hi = 1.0
@@ -147,6 +149,8 @@ def load_image(src: ImageLike, size: int | None = None) -> torch.Tensor:
         label = "image array"
         if src.ndim >= 2:
             check_size(src.shape[1], src.shape[0], label)
+        if np.issubdtype(src.dtype, np.floating) and not np.isfinite(src).all():  # before clipping hides inf
+            raise InputError(f"{label}: has NaN or infinite pixel values (pixels must be finite, in [0, 1])")
         x = array_to_tensor(src)
     elif isinstance(src, Image.Image):
         label = "image"
