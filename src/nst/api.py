@@ -8,7 +8,7 @@ import torch
 from PIL import Image
 
 from .errors import OptionError
-from .io.image import ImageLike, load_image, resize_long_side, tensor_to_pil
+from .io.image import ImageLike, check_image, load_image, resize_long_side, tensor_to_pil
 from .methods import make_stylizer
 from .methods.common import style_input
 from .options import check_value
@@ -39,6 +39,7 @@ def stylize_tensor(content: torch.Tensor, style: StyleLike, method: str = "auto"
                    **options: Any) -> torch.Tensor:
     """Tensor version of `stylize`: 1 x 3 x H x W in, 1 x 3 x h x w out with long side `size` (None: as is)."""
     check_value("size", size, _SIZE_META)
+    check_image(content, "content")
     stylizer = make_stylizer(method, _style_list(style), style_weights, progress=progress, **options)
     return stylizer(resize_long_side(content, size))
 

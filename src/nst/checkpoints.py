@@ -20,6 +20,7 @@ import torch
 
 from .errors import InputError, OptionError
 from .io.atomic import atomic_write
+from .io.files import check_input_file
 from .nets import ArchConfig, MultiStyleConfig, MultiStyleNet, TransformerNet, add_style
 from .registry import model_file
 
@@ -50,23 +51,81 @@ def save_checkpoint(path: str | os.PathLike, ckpt: dict[str, Any]) -> Path:
 def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     """Load and check a checkpoint dict (weights only: no code runs). Clear InputErrors for files that
     are missing, not checkpoints, or written by a newer nst."""
-    p = Path(path)
-    if not p.is_file():
-        raise InputError(f"{p}: no such model file")
+    p = check_input_file(path, "model file", "no such model file")
     try:
         ckpt = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises UnpicklingError, RuntimeError, EOFError, ... for foreign files
         raise InputError(f"{p}: not an nst model checkpoint ({type(e).__name__})") from None
-    if not isinstance(ckpt, dict) or ckpt.get("format") not in LOADERS:
+    if not isinstance(ckpt, dict) or not isinstance(ckpt.get("format"), str) or ckpt["format"] not in LOADERS:
         raise InputError(f"{p}: not an nst model checkpoint (no 'format' field this nst knows)")
     version = ckpt.get("format_version")
-    if not isinstance(version, int) or version < 1:
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise InputError(f"{p}: checkpoint has an invalid format version {version!r}")
     newest = VERSIONS[ckpt["format"]]
     if version > newest:
         raise InputError(f"{p}: checkpoint format version {version} is newer than this nst supports "
                          f"({newest}); upgrade nst to load it")
+    if ckpt["format"] == ADDON_FORMAT:
+        check_addon(ckpt, str(p))
+    else:
+        check_checkpoint(ckpt, str(p))
     return ckpt
+
+
+def check_addon(ckpt: dict[str, Any], label: str = "style add-on") -> None:
+    """A style add-on: its base's identity and one style's norm parameters (small, finite vectors)."""
+    base, style, norms = ckpt.get("base"), ckpt.get("style"), ckpt.get("norms")
+    if not isinstance(base, dict) or not isinstance(base.get("sha256"), str):
+        raise InputError(f"{label}: style add-on has no base network identity")
+    if not isinstance(style, dict) or not isinstance(style.get("name"), str) or not style["name"]:
+        raise InputError(f"{label}: style add-on has no style name")
+    if not isinstance(norms, dict) or not norms or len(norms) > 256:
+        raise InputError(f"{label}: style add-on has no norm parameters")
+    for k, v in norms.items():
+        ok = (isinstance(k, str) and isinstance(v, (tuple, list)) and len(v) == 2
+              and all(isinstance(t, torch.Tensor) and t.is_floating_point() and t.dim() == 1 and 0 < t.numel() <= 1024
+                      for t in v))
+        if not ok:
+            raise InputError(f"{label}: style add-on norm parameters are malformed ({str(k)[:60]})")
+        if not all(bool(torch.isfinite(t).all()) for t in v):
+            raise InputError(f"{label}: style add-on parameter {k} has NaN or infinite values")
+
+
+def check_checkpoint(ckpt: dict[str, Any], label: str = "checkpoint") -> None:
+    """Check a checkpoint's architecture and weights before anything is allocated for them.
+
+    'arch' must be a dict within the architecture bounds (nets.check_bounds), 'state_dict' a dict of
+    tensors whose names and shapes are exactly the ones that architecture has (compared against the
+    network built on the meta device, which allocates nothing), and every weight finite.
+    """
+    arch, weights = ckpt.get("arch"), ckpt.get("state_dict")
+    if not isinstance(arch, dict):
+        raise InputError(f"{label}: checkpoint has no architecture ('arch' is missing or not a dict)")
+    if not isinstance(weights, dict) or not weights:
+        raise InputError(f"{label}: checkpoint has no weights ('state_dict' is missing, empty or not a dict)")
+    for k, v in weights.items():
+        if not isinstance(k, str) or not isinstance(v, torch.Tensor) or not v.is_floating_point():
+            raise InputError(f"{label}: checkpoint weights are not all named floating-point tensors ({str(k)[:60]})")
+    parse, build = _NETS[ckpt["format"]]
+    try:
+        config = parse(arch)
+    except OptionError as e:
+        raise InputError(f"{label}: checkpoint has an {e}") from None
+    with torch.device("meta"):
+        expected = {k: tuple(v.shape) for k, v in build(config).state_dict().items()}
+    missing, unexpected = sorted(set(expected) - set(weights)), sorted(set(weights) - set(expected))
+    if missing or unexpected:
+        what = f"missing {missing[0]}" if missing else f"unexpected {unexpected[0][:60]}"
+        raise InputError(f"{label}: checkpoint weights do not match its architecture ({what}; "
+                         f"{len(missing)} missing, {len(unexpected)} unexpected)")
+    for k, shape in expected.items():
+        if tuple(weights[k].shape) != shape:
+            raise InputError(f"{label}: checkpoint weights do not match its architecture ({k} has shape "
+                             f"{tuple(weights[k].shape)}, the architecture needs {shape})")
+    for k, v in weights.items():
+        if not bool(torch.isfinite(v).all()):
+            raise InputError(f"{label}: checkpoint weight {k} has NaN or infinite values (a broken or tampered "
+                             "model)")
 
 
 def _with_weights(make: Callable[[], torch.nn.Module], ckpt: dict[str, Any]) -> torch.nn.Module:
@@ -114,6 +173,9 @@ def _load_addon_v1(ckpt: dict[str, Any]) -> torch.nn.Module:
     return net.eval()
 
 
+#: format name -> (its architecture from the checkpoint's 'arch', the network for that architecture).
+_NETS: dict[str, tuple[Callable[[dict[str, Any]], Any], Callable[[Any], torch.nn.Module]]] = {
+    FORMAT: (ArchConfig.from_dict, TransformerNet), MULTI_FORMAT: (MultiStyleConfig.from_dict, MultiStyleNet)}
 #: format name -> loader of that format's checkpoint dict (one registry for every model file).
 LOADERS: dict[str, Callable[[dict[str, Any]], torch.nn.Module]] = {FORMAT: _load_transformer_v1,
                                                                    MULTI_FORMAT: _load_multistyle_v1,

@@ -70,6 +70,21 @@ def export_pt(spec: str | os.PathLike, out: str | os.PathLike, half: bool = True
     return save_checkpoint(out, inference_checkpoint(read_checkpoint(model_file(spec)), half))
 
 
+#: Oldest ONNX opset our networks export to (nearest-neighbour Resize with scales needs 9).
+ONNX_MIN_OPSET = 9
+
+
+def onnx_opsets() -> tuple[int, int]:
+    """The opsets `export_onnx` can write with the installed exporter: (oldest, newest)."""
+    try:
+        from torch.onnx import _constants
+
+        newest = int(getattr(_constants, "ONNX_MAX_OPSET", 20))
+    except Exception:  # a torch without the private constants: the exporter's long-standing maximum
+        newest = 20
+    return ONNX_MIN_OPSET, newest
+
+
 def export_onnx(spec: str | os.PathLike | torch.nn.Module, out: str | os.PathLike, opset: int = 17,
                 style_weights: dict[str, float] | None = None) -> Path:
     """Export to ONNX with dynamic batch, height and width (H and W must be multiples of the network's
@@ -80,6 +95,10 @@ def export_onnx(spec: str | os.PathLike | torch.nn.Module, out: str | os.PathLik
     Uses the TorchScript-based exporter (`dynamo=False`): its graph of plain Conv / Pad(reflect) /
     InstanceNormalization / Resize ops loads in OpenCV DNN as well as ONNX Runtime.
     """
+    low, high = onnx_opsets()
+    if isinstance(opset, bool) or not isinstance(opset, int) or not low <= opset <= high:
+        raise OptionError(f"must be a whole number from {low} to {high} (what the installed exporter supports), "
+                          f"not {opset!r}", field="opset")
     net = spec if isinstance(spec, torch.nn.Module) else load_model(spec, style_weights)[0]
     net = net.float().eval()
     multiple = int(getattr(net, "multiple", 4))
@@ -92,10 +111,16 @@ def export_onnx(spec: str | os.PathLike | torch.nn.Module, out: str | os.PathLik
         raise OptionError("ONNX export needs the 'onnx' package (pip install 'nst[onnx]')") from None
     with atomic_path(p) as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(net, (torch.rand(1, 3, 64, 96),), str(tmp), input_names=["input"], output_names=["output"],
-                          dynamic_axes={"input": {0: "batch", 2: "height", 3: "width"},
-                                        "output": {0: "batch", 2: "height", 3: "width"}},
-                          opset_version=opset, dynamo=False)
+        try:
+            torch.onnx.export(net, (torch.rand(1, 3, 64, 96),), str(tmp), input_names=["input"],
+                              output_names=["output"], dynamic_axes={"input": {0: "batch", 2: "height", 3: "width"},
+                                                                     "output": {0: "batch", 2: "height", 3: "width"}},
+                              opset_version=opset, dynamo=False)
+        except MemoryError:
+            raise
+        except Exception as e:  # torch's exporter raises several types for what it cannot do
+            raise OptionError(f"{opset}: the installed exporter cannot export this network at this opset "
+                              f"({str(e).splitlines()[0][:120]})", field="opset") from None
         model = onnx.load(str(tmp))
         onnx.helper.set_model_props(model, {"nst_multiple": str(multiple)})
         onnx.save(model, str(tmp))
@@ -108,9 +133,12 @@ def onnx_multiple(path: str | os.PathLike) -> int:
         import onnx
 
         props = {p.key: p.value for p in onnx.load(str(path), load_external_data=False).metadata_props}
-        return int(props.get("nst_multiple", 4))
+        multiple = int(props.get("nst_multiple", 4))
     except Exception:  # an unreadable file fails, with a clear message, when the engine loads it
         return 4
+    if not 1 <= multiple <= 64:  # the file is untrusted: a huge multiple would pad to a huge image
+        raise InputError(f"{path}: invalid nst_multiple {multiple} in the model's metadata (1 to 64)")
+    return multiple
 
 
 # ----------------------------------------------------------------------------------------- engines
@@ -118,15 +146,74 @@ def onnx_multiple(path: str | os.PathLike) -> int:
 Runner = Callable[[torch.Tensor], torch.Tensor]
 
 
-def _pad_run_crop(run: Callable[[np.ndarray], np.ndarray], multiple: int = 4) -> Runner:
-    """Wrap a numpy N x 3 x H x W runner with the shared padding, cropping and clamping."""
+def _checked(run: Callable[[np.ndarray], np.ndarray], label: str) -> Callable[[np.ndarray], np.ndarray]:
+    """`run`, with its failures and any output that is not N x 3 x H x W like its input as InputErrors
+    naming the model file (an ONNX file is untrusted input)."""
+
+    def call(a: np.ndarray) -> np.ndarray:
+        try:
+            y = np.asarray(run(a), dtype=np.float32)
+        except MemoryError:
+            raise
+        except Exception as e:  # onnxruntime and OpenCV raise their own exception types
+            reason = str(e).strip().splitlines()[-1][:160] if str(e).strip() else type(e).__name__
+            raise InputError(f"{label}: the model failed on a {a.shape[3]}x{a.shape[2]} image ({reason})") from None
+        if y.shape != a.shape:
+            raise InputError(f"{label}: the model's output has shape {tuple(y.shape)} for an input of shape "
+                             f"{tuple(a.shape)}; nst needs an RGB image of the input's size")
+        return y
+
+    return call
+
+
+def _probe(run: Callable[[np.ndarray], np.ndarray], multiple: int) -> None:
+    """Run a model once on two tiny images (portrait and landscape): a fixed input size, a wrong channel
+    count or an output of another size fails here, at load, with the message of `_checked`."""
+    for h, w in ((2 * multiple, 3 * multiple), (3 * multiple, 2 * multiple)):
+        run(np.full((1, 3, h, w), 0.5, np.float32))
+
+
+def _pad_run_crop(run: Callable[[np.ndarray], np.ndarray], multiple: int = 4, label: str = "model") -> Runner:
+    """Wrap a numpy N x 3 x H x W runner with the shared padding, cropping and clamping (and the checks of
+    `_checked`); the model is probed once here."""
+    checked = _checked(run, label)
+    _probe(checked, multiple)
 
     def call(x: torch.Tensor) -> torch.Tensor:
         xp, (h, w) = pad_to_multiple(x.detach().float().cpu(), multiple)
-        y = run(np.ascontiguousarray(xp.numpy()))
-        return torch.from_numpy(np.asarray(y, dtype=np.float32))[..., :h, :w].clamp(0, 1).to(x.device)
+        y = checked(np.ascontiguousarray(xp.numpy()))
+        return torch.from_numpy(y)[..., :h, :w].clamp(0, 1).to(x.device)
 
     return call
+
+
+def _check_onnx_input(path: str | os.PathLike, shapes: list[list[Any]]) -> None:
+    """The model must take one input, N x 3 x H x W with free height and width (`shapes`: each input's
+    dimensions, an int where fixed)."""
+    if len(shapes) != 1:
+        raise InputError(f"{path}: the model takes {len(shapes)} inputs; nst models take one image")
+    shape = shapes[0]
+    if len(shape) != 4:
+        raise InputError(f"{path}: the model takes a {len(shape)}-D input; nst models take N x 3 x H x W images")
+    if isinstance(shape[1], int) and shape[1] != 3:
+        raise InputError(f"{path}: the model takes {shape[1]} input channels; nst models take RGB (3)")
+    if isinstance(shape[2], int) or isinstance(shape[3], int):
+        raise InputError(f"{path}: the model has a fixed input size ({shape[3]}x{shape[2]}); nst needs a model "
+                         "with free height and width (export one with `nst export`)")
+
+
+def _onnx_graph_inputs(path: str | os.PathLike) -> list[list[Any]] | None:
+    """Each graph input's dimensions (int where fixed, else None), read with the `onnx` package; None when
+    it is not installed or cannot read the file (the engine then reports the file)."""
+    try:
+        import onnx
+
+        graph = onnx.load(str(path), load_external_data=False).graph
+    except Exception:
+        return None
+    weights = {t.name for t in graph.initializer}
+    return [[d.dim_value if d.HasField("dim_value") else None for d in i.type.tensor_type.shape.dim]
+            for i in graph.input if i.name not in weights]
 
 
 def onnx_session(path: str | os.PathLike, threads: int | None = None, int8: bool = False) -> Any:
@@ -149,9 +236,14 @@ def onnx_session(path: str | os.PathLike, threads: int | None = None, int8: bool
 
 
 def onnxruntime_runner(path: str | os.PathLike, threads: int | None = None, int8: bool = False) -> Runner:
+    if int8:  # check the model as it is first: the quantiser would fail on a bad one with a less clear message
+        _check_onnx_input(path, [[d if isinstance(d, int) else None for d in i.shape]
+                                 for i in onnx_session(path, threads).get_inputs()])
     sess = onnx_session(path, threads, int8)
-    name = sess.get_inputs()[0].name
-    return _pad_run_crop(lambda a: sess.run(None, {name: a})[0], onnx_multiple(path))
+    inputs = sess.get_inputs()
+    _check_onnx_input(path, [[d if isinstance(d, int) else None for d in i.shape] for i in inputs])
+    name = inputs[0].name
+    return _pad_run_crop(lambda a: sess.run(None, {name: a})[0], onnx_multiple(path), str(path))
 
 
 def opencv_runner(path: str | os.PathLike) -> Runner:
@@ -163,6 +255,9 @@ def opencv_runner(path: str | os.PathLike) -> Runner:
     """
     import cv2
 
+    shapes = _onnx_graph_inputs(path)  # OpenCV runs a model made for 4 channels on 3 without a word
+    if shapes is not None:
+        _check_onnx_input(path, shapes)
     try:
         net = cv2.dnn.readNetFromONNX(str(path))
     except cv2.error as e:
@@ -173,7 +268,7 @@ def opencv_runner(path: str | os.PathLike) -> Runner:
         net.setInput(a)
         return net.forward()
 
-    return _pad_run_crop(run, onnx_multiple(path))
+    return _pad_run_crop(run, onnx_multiple(path), str(path))
 
 
 def torch_runner(net: torch.nn.Module, device: torch.device, precision: str = "auto",

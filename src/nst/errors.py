@@ -27,6 +27,13 @@ class OptionError(NSTError, ValueError):
         super().__init__(f"{field} {message}" if field else message)
 
 
+class ResourceError(NSTError, MemoryError):
+    """The work would need more memory than the machine has (the message names the way out, e.g. --size).
+
+    Also a MemoryError, so code that catches out-of-memory conditions catches it too.
+    """
+
+
 class DisplayError(NSTError):
     """No window can be opened (no display, or an OpenCV build without GUI support)."""
 

@@ -54,18 +54,42 @@ class ArchConfig:
     @classmethod
     def from_dict(cls, d: dict[str, object]) -> "ArchConfig":
         try:
-            ch = tuple(int(c) for c in d["channels"])  # type: ignore[attr-defined]
+            ch = tuple(int(c) for c in list(d["channels"])[:4])  # type: ignore[call-overload]
             if len(ch) != 3:
                 raise ValueError("three channel widths expected")
             cfg = cls(channels=ch, blocks=int(d["blocks"]), outer_kernel=int(d["outer_kernel"]))  # type: ignore
-        except (KeyError, TypeError, ValueError) as e:
-            raise OptionError(f"invalid architecture arguments {d!r} ({e})") from None
+        except (KeyError, TypeError, ValueError, OverflowError) as e:
+            raise OptionError(f"invalid architecture ({_short(e)})") from None
         cfg.validate()
         return cfg
 
     def validate(self) -> None:
         if len(self.channels) != 3 or min(self.channels) < 1 or self.blocks < 0 or self.outer_kernel % 2 != 1:
             raise OptionError(f"invalid architecture {self}")
+        check_bounds(self.channels, self.blocks, kernel=self.outer_kernel)
+
+
+#: Bounds of the architecture fields a checkpoint may declare (files are untrusted: 20 million residual
+#: blocks would hang, 20 million channels would exhaust memory). The presets are far inside them.
+MAX_CHANNELS, MAX_BLOCKS, MAX_KERNEL, MAX_STYLES = 1024, 64, 15, 256
+
+
+def check_bounds(channels: tuple[int, ...], blocks: int, kernel: int | None = None, styles: int | None = None) -> None:
+    """OptionError unless the architecture fields are within MAX_CHANNELS, MAX_BLOCKS, MAX_KERNEL, MAX_STYLES."""
+    if max(channels) > MAX_CHANNELS:
+        raise OptionError(f"invalid architecture: {max(channels)} channels (at most {MAX_CHANNELS})")
+    if blocks > MAX_BLOCKS:
+        raise OptionError(f"invalid architecture: {blocks} residual blocks (at most {MAX_BLOCKS})")
+    if kernel is not None and not 1 <= kernel <= MAX_KERNEL:
+        raise OptionError(f"invalid architecture: kernel size {kernel} (1 to {MAX_KERNEL})")
+    if styles is not None and styles > MAX_STYLES:
+        raise OptionError(f"invalid architecture: {styles} styles (at most {MAX_STYLES})")
+
+
+def _short(e: BaseException) -> str:
+    """An exception as a short clause (a KeyError names the missing field)."""
+    text = f"missing field {e}" if isinstance(e, KeyError) else str(e)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 ARCHS: dict[str, ArchConfig] = {
@@ -150,9 +174,13 @@ class TransformerNet(nn.Module):
         return total
 
 
-def pad_to_multiple(x: torch.Tensor, multiple: int = 4, minimum: int = 8) -> tuple[torch.Tensor, tuple[int, int]]:
+def pad_to_multiple(x: torch.Tensor, multiple: int = 4,
+                    minimum: int | None = None) -> tuple[torch.Tensor, tuple[int, int]]:
     """Reflect-pad N x C x H x W on the bottom/right to multiples of `multiple` (and at least `minimum`,
-    so the 1/4-resolution reflection pads have 2 pixels); returns the padded tensor and the original (H, W)."""
+    default 2 x `multiple`, so the lowest-resolution reflection pads have 2 pixels: a 1 x 5000 image
+    works); returns the padded tensor and the original (H, W)."""
+    if minimum is None:
+        minimum = 2 * multiple
     h, w = x.shape[-2:]
     ph, pw = max((-h) % multiple, minimum - h), max((-w) % multiple, minimum - w)
     if ph or pw:
@@ -187,13 +215,22 @@ class MultiStyleConfig:
     @classmethod
     def from_dict(cls, d: dict[str, object]) -> "MultiStyleConfig":
         try:
-            styles = tuple(str(s) for s in d["styles"])  # type: ignore[attr-defined]
-            ch = tuple(int(c) for c in d["channels"])  # type: ignore[attr-defined]
+            names = d["styles"]
+            if not isinstance(names, (list, tuple)):
+                raise TypeError("styles must be a list of names")
+            if len(names) > MAX_STYLES:
+                raise ValueError(f"{len(names)} styles (at most {MAX_STYLES})")
+            styles = tuple(str(s) for s in names)
+            ch = tuple(int(c) for c in list(d["channels"])[:4])  # type: ignore[call-overload]
             cfg = cls(styles, ch, int(d["blocks"]))  # type: ignore[arg-type, call-overload]
-        except (KeyError, TypeError, ValueError) as e:
-            raise OptionError(f"invalid architecture arguments {d!r} ({e})") from None
+        except (KeyError, TypeError, ValueError, OverflowError) as e:
+            raise OptionError(f"invalid architecture ({_short(e)})") from None
         if len(cfg.channels) != 3 or min(cfg.channels) < 1 or cfg.blocks < 0 or not cfg.styles:
-            raise OptionError(f"invalid architecture {cfg}")
+            raise OptionError(f"invalid architecture: channels {cfg.channels}, {cfg.blocks} blocks, "
+                              f"{len(cfg.styles)} styles")
+        if len(set(cfg.styles)) != len(cfg.styles):
+            raise OptionError("invalid architecture: style names repeat")
+        check_bounds(cfg.channels, cfg.blocks, styles=len(cfg.styles))
         return cfg
 
 

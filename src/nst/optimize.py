@@ -32,6 +32,7 @@ from .device import use_bf16 as device_use_bf16
 from .errors import DivergedError, OptionError
 from .features import LAYER_NAMES, VGG19, get_vgg
 from .io.image import resize_long_side
+from .memory import ADAIN_BYTES_PER_PIXEL, OPTIMIZE_BYTES_PER_PIXEL, check_memory
 from .options import check, option
 from .progress import Progress, ProgressCallback
 
@@ -214,8 +215,11 @@ def optimize(content: torch.Tensor, styles: Sequence[torch.Tensor], opts: Optimi
         hws.append((max(1, round(final_hw[0] * k)), max(1, round(final_hw[1] * k))))
     hws.append(final_hw)
     if min(final_hw) < MIN_SIDE:
-        raise OptionError(f"output {final_hw[1]}x{final_hw[0]} is too small: the short side must be at least "
-                          f"{MIN_SIDE} px")
+        raise OptionError(f"a {final_hw[1]}x{final_hw[0]} image is too small for optimize: its short side must be "
+                          f"at least {MIN_SIDE} px (use --method adain, or a larger --size)")
+    style_px = max(MIN_SIDE, round(size * opts.style_scale)) ** 2  # at most: a square style at the last scale
+    check_memory(OPTIMIZE_BYTES_PER_PIXEL * final_hw[0] * final_hw[1] + ADAIN_BYTES_PER_PIXEL * style_px * len(styles),
+                 device, f"optimize at {final_hw[1]}x{final_hw[0]}", "use a smaller --size (or --style-scale)")
     keep = [i for i, hw in enumerate(hws) if min(hw) >= MIN_SIDE]  # coarse scales too small for VGG19 go
     hws, iters = [hws[i] for i in keep], [iters[i] for i in keep]
     work = [n * (h * w + STEP_OVERHEAD_PIXELS) for n, (h, w) in zip(iters, hws)]

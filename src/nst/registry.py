@@ -11,6 +11,7 @@ from importlib import resources
 from pathlib import Path
 
 from .errors import InputError
+from .io.files import check_input_file
 
 _STYLES = resources.files("nst") / "styles"
 _MODELS = resources.files("nst") / "models"
@@ -95,15 +96,14 @@ def model_file(spec: str | os.PathLike) -> Path:
     Raises InputError for a missing file or a style without a network.
     """
     p = Path(spec)
-    if p.is_file():
-        return p
     name = str(spec)
-    if not is_path_like(name) and name in styles():
+    if not p.exists() and not is_path_like(name) and name in styles():
         path = styles()[name].model_path
         if path is None:
             raise InputError(f"style '{name}' has no trained network yet (train one with `nst train --style {name}`)")
         return path
-    raise InputError(f"{spec}: no such model file")
+    # a directory, FIFO, device or empty file: each its own message (by stat: nothing is opened)
+    return check_input_file(p, "model file", "no such model file")
 
 
 def demo_content() -> Path:

@@ -11,13 +11,14 @@ import os
 import threading
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Protocol, Sequence
 
 import cv2
 import numpy as np
 
 from ..errors import InputError, OutputError
+from ..io.files import check_input_file, is_still_image
+from ..io.image import check_size
 
 #: Frame rate assumed when a source reports none (many webcams and streams report 0).
 DEFAULT_FPS = 30.0
@@ -60,13 +61,9 @@ class CaptureSource:
             self.name = text
             target = text
         else:
-            p = Path(text)
-            if not p.exists():
-                raise InputError(f"{p}: no such file (for a camera give its number, e.g. --source 0)")
-            if p.is_dir():
-                raise InputError(f"{p}: is a directory, not a video")
-            if p.stat().st_size == 0:
-                raise InputError(f"{p}: empty file (0 bytes)")
+            p = check_input_file(text, "video", "no such file (for a camera give its number, e.g. --source 0)")
+            if is_still_image(p):
+                raise InputError(f"{p}: is a still image, not a video; use nst image")
             self.name = str(p)
             target = str(p)
         with _quiet_opencv():
@@ -83,6 +80,11 @@ class CaptureSource:
         fps = float(self.cap.get(cv2.CAP_PROP_FPS) or 0.0)
         self.fps = fps if math.isfinite(fps) and 1.0 <= fps <= 240.0 else DEFAULT_FPS
         self.height, self.width = first.shape[:2]
+        try:
+            check_size(self.width, self.height, self.name, "video frames")
+        except InputError:
+            self.cap.release()
+            raise
         self._pending: np.ndarray | None = first
 
     def read(self) -> np.ndarray | None:

@@ -22,6 +22,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from ..errors import InputError, OutputError
 from .atomic import atomic_write, default_file_mode  # noqa: F401 (re-exported)
+from .files import check_input_file
 from .frames import array_to_tensor, resize_long_side, tensor_to_arrays
 
 ImageLike = Union[str, os.PathLike, bytes, Image.Image, np.ndarray, torch.Tensor]
@@ -33,13 +34,30 @@ MAX_PIXELS = 100_000_000
 WRITE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".tif": "TIFF", ".tiff": "TIFF", ".webp": "WEBP"}
 
 
+def check_size(width: int, height: int, label: str = "image", what: str = "image") -> None:
+    """The size half of the image guard, for a size known before decoding (a file's header, a video's
+    frames): at least 1 pixel each way and at most MAX_PIXELS in all."""
+    if width < 1 or height < 1:
+        raise InputError(f"{label}: zero-size {what} ({width}x{height})")
+    if width * height > MAX_PIXELS:
+        raise InputError(f"{label}: {what} too large ({width}x{height}, more than {MAX_PIXELS // 1_000_000} "
+                         "megapixels)")
+
+
+def check_image(x: torch.Tensor, label: str = "image") -> torch.Tensor:
+    """The one image guard, for every image that enters nst (files, arrays, PIL images, tensors, styles,
+    training photos, video frames): N x 3 x H x W, a size `check_size` accepts, and finite values
+    (NaN or infinity is refused, never turned into black). Returns `x`."""
+    if x.dim() != 4 or x.shape[1] != 3:
+        raise InputError(f"{label}: expected N x 3 x H x W pixels, got shape {tuple(x.shape)}")
+    check_size(int(x.shape[-1]), int(x.shape[-2]), label)
+    if x.is_floating_point() and not bool(torch.isfinite(x).all()):
+        raise InputError(f"{label}: has NaN or infinite pixel values (pixels must be finite, in [0, 1])")
+    return x
+
+
 def _too_large(label: str) -> InputError:
     return InputError(f"{label}: image too large (more than {MAX_PIXELS // 1_000_000} megapixels)")
-
-
-def _check_pixels(width: int, height: int, label: str) -> None:
-    if width * height > MAX_PIXELS:
-        raise _too_large(label)
 
 
 def _decode(fp: str | BinaryIO, label: str) -> Image.Image:
@@ -61,18 +79,12 @@ def _decode(fp: str | BinaryIO, label: str) -> Image.Image:
         raise InputError(f"{label}: cannot decode image ({e})") from None
     finally:
         Image.MAX_IMAGE_PIXELS = old_limit
-    if img.width == 0 or img.height == 0:
-        raise InputError(f"{label}: zero-size image")
+    check_size(img.width, img.height, label)
     return img
 
 
 def _open_pil(path: Path) -> Image.Image:
-    if not path.exists():
-        raise InputError(f"{path}: no such file")
-    if path.is_dir():
-        raise InputError(f"{path}: is a directory, not an image")
-    if path.stat().st_size == 0:
-        raise InputError(f"{path}: empty file (0 bytes)")
+    check_input_file(path, "image")  # by stat: a FIFO or a device is never opened
     return _decode(str(path), str(path))
 
 
@@ -87,6 +99,8 @@ def to_rgb(img: Image.Image) -> Image.Image:
     img = ImageOps.exif_transpose(img)
     if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         arr = np.asarray(img, dtype=np.float64)
+        if not np.isfinite(arr).all():
+            raise InputError("image: has NaN or infinite pixel values (pixels must be finite)")
         hi = 65535.0 if img.mode.startswith("I;16") or arr.max() > 255 else 255.0
         if img.mode == "F" and arr.max() <= 1.0:
             hi = 1.0
@@ -122,25 +136,35 @@ def load_image(src: ImageLike, size: int | None = None) -> torch.Tensor:
     Raises InputError with a one-line message for anything unreadable or larger than MAX_PIXELS.
     """
     if isinstance(src, torch.Tensor):
+        label = "image tensor"
+        if src.dim() not in (3, 4) or src.shape[-3] != 3:
+            raise InputError(f"tensor of shape {tuple(src.shape)} is not 3xHxW or 1x3xHxW")
+        check_size(int(src.shape[-1]), int(src.shape[-2]), label)
         x = src.detach().float()
         if x.dim() == 3:
             x = x.unsqueeze(0)
-        if x.dim() != 4 or x.shape[1] != 3:
-            raise InputError(f"tensor of shape {tuple(src.shape)} is not 3xHxW or 1x3xHxW")
+        check_image(x, label)
         x = x.clamp(0, 1)
     elif isinstance(src, np.ndarray):
+        label = "image array"
         if src.ndim >= 2:
-            _check_pixels(src.shape[1], src.shape[0], "image array")
+            check_size(src.shape[1], src.shape[0], label)
+        if np.issubdtype(src.dtype, np.floating) and not np.isfinite(src).all():  # before clipping hides inf
+            raise InputError(f"{label}: has NaN or infinite pixel values (pixels must be finite, in [0, 1])")
         x = array_to_tensor(src)
     elif isinstance(src, Image.Image):
-        _check_pixels(src.width, src.height, "image")
+        label = "image"
+        check_size(src.width, src.height, label)
         x = pil_to_tensor(src)
     elif isinstance(src, (bytes, bytearray, memoryview)):
+        label = "image data"
         x = pil_to_tensor(_open_bytes(bytes(src)))
     elif isinstance(src, (str, os.PathLike)):
+        label = str(src)
         x = pil_to_tensor(_open_pil(Path(src)))
     else:
         raise InputError(f"cannot read an image from {type(src).__name__}")
+    check_image(x, label)
     return resize_long_side(x, size)
 
 
@@ -194,5 +218,6 @@ def save_image(x: torch.Tensor | Image.Image, path: str | os.PathLike, quality: 
     return p
 
 
-__all__ = ["ImageLike", "MAX_PIXELS", "WRITE_FORMATS", "to_rgb", "pil_to_tensor", "tensor_to_pil", "resize_long_side",
+__all__ = ["ImageLike", "MAX_PIXELS", "check_size", "check_image",
+           "WRITE_FORMATS", "to_rgb", "pil_to_tensor", "tensor_to_pil", "resize_long_side",
            "load_image", "check_output_path", "save_image", "atomic_write", "default_file_mode"]

@@ -18,6 +18,7 @@ from .. import losses as L
 from ..adain import AdaINModel, Stats, blend_stats, get_adain
 from ..device import PRECISIONS, autocast, pick_device, use_bf16
 from ..io.image import resize_long_side
+from ..memory import ADAIN_BYTES_PER_PIXEL, check_memory
 from ..optimize import blend_weights
 from ..options import option
 from ..progress import ProgressCallback
@@ -91,11 +92,16 @@ class AdaINStylizer(BaseStylizer):
         return x.contiguous(memory_format=torch.channels_last)
 
     def _stats(self, styles: Sequence[torch.Tensor]) -> Stats:
+        for st in styles:
+            check_memory(ADAIN_BYTES_PER_PIXEL * st.shape[-1] * st.shape[-2], self.device,
+                         f"encoding a {st.shape[-1]}x{st.shape[-2]} style image", "use a smaller --style-size")
         with torch.inference_mode(), autocast(self.device, self.bf16):
             stats = [self.model.style_stats(self._layout(s)) for s in styles]
         return blend_stats(stats, self.weights)
 
     def _stylize(self, frames: torch.Tensor) -> torch.Tensor:
+        n, _, h, w = frames.shape
+        check_memory(ADAIN_BYTES_PER_PIXEL * n * h * w, self.device, f"AdaIN at {w}x{h}" + (f" x {n}" if n > 1 else ""))
         x = frames.to(self.device)
         stats = self.style_stats
         if stats is None:  # histogram matching: the style's palette depends on this frame's colours

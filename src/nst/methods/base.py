@@ -31,7 +31,9 @@ from typing import Any, Callable, Protocol, Sequence, runtime_checkable
 
 import torch
 
-from ..errors import OptionError
+from ..errors import InputError, NSTError, OptionError
+from ..io.image import check_image
+from ..memory import is_allocation_failure, out_of_memory
 from ..progress import ProgressCallback
 
 STRENGTH = "strength"
@@ -94,10 +96,27 @@ class BaseStylizer:
     def __call__(self, frames: torch.Tensor) -> torch.Tensor:
         if frames.dim() != 4 or frames.shape[1] != 3:
             raise OptionError(f"expected frames of shape N x 3 x H x W, got {tuple(frames.shape)}")
-        if self.thread_safe:
-            return self._stylize(frames)
-        with self._lock:
-            return self._stylize(frames)
+        check_image(frames, "frames")
+        try:
+            if self.thread_safe:
+                out = self._stylize(frames)
+            else:
+                with self._lock:
+                    out = self._stylize(frames)
+        except MemoryError as e:
+            if isinstance(e, NSTError):
+                raise
+            raise out_of_memory(frames) from None
+        except RuntimeError as e:
+            if is_allocation_failure(e):
+                raise out_of_memory(frames) from None
+            raise
+        if tuple(out.shape) != tuple(frames.shape):
+            raise InputError(f"{self.name}: the result has shape {tuple(out.shape)} for frames of shape "
+                             f"{tuple(frames.shape)} (a broken model?)")
+        if not bool(torch.isfinite(out).all()):
+            raise InputError(f"{self.name}: the result has NaN or infinite values (a broken model or weights?)")
+        return out
 
     def _stylize(self, frames: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError

@@ -16,10 +16,11 @@ import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 
 from ..errors import InputError
-from ..io.image import pil_to_tensor
+from ..io import image as _image
+from ..io.image import check_image, check_size, pil_to_tensor
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
-_DECODE_ERRORS = (OSError, SyntaxError, ValueError, UnidentifiedImageError, Image.DecompressionBombError)
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, UnidentifiedImageError, Image.DecompressionBombError, InputError)
 
 
 def list_images(folder: str | os.PathLike) -> list[Path]:
@@ -34,13 +35,21 @@ def list_images(folder: str | os.PathLike) -> list[Path]:
 
 
 def random_crop(path: Path, size: int, rng: np.random.Generator) -> torch.Tensor:
-    """Decode one photo, scale its short side to `size`, random size x size crop -> 3 x S x S."""
+    """Decode one photo, scale its short side to `size`, random size x size crop -> 3 x S x S.
+
+    The image guard runs on the header, before anything is decoded or resized: a photo over the pixel
+    limit, or so thin that scaling its short side to `size` would exceed it, is an InputError (skipped
+    by the batch makers)."""
     with Image.open(path) as im:
+        w, h = im.size
+        check_size(w, h, str(path))
+        s = size / min(h, w)
+        nh, nw = max(size, round(h * s)), max(size, round(w * s))
+        if nh * nw > _image.MAX_PIXELS:
+            raise InputError(f"{path}: {w}x{h} is too thin to train on at {size} px (scaled, it would be "
+                             f"{nw}x{nh}, over the {_image.MAX_PIXELS // 1_000_000} megapixel limit)")
         im.load()
-        x = pil_to_tensor(im)[0]
-    h, w = x.shape[-2:]
-    s = size / min(h, w)
-    nh, nw = max(size, round(h * s)), max(size, round(w * s))
+        x = check_image(pil_to_tensor(im), str(path))[0]
     x = F.interpolate(x[None], size=(nh, nw), mode="bilinear", antialias=True, align_corners=False)[0]
     top, left = int(rng.integers(0, nh - size + 1)), int(rng.integers(0, nw - size + 1))
     return x[:, top:top + size, left:left + size].clamp(0, 1)

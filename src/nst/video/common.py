@@ -10,6 +10,8 @@ from typing import Any, Iterator
 import av
 
 from ..errors import InputError, OptionError
+from ..io.files import check_input_file as check_regular_file
+from ..io.files import is_still_image
 
 #: Consecutive unreadable packets before we give up on a file.
 MAX_DEMUX_ERRORS = 50
@@ -42,12 +44,11 @@ def fraction(v: float | Fraction | str) -> Fraction:
 
 
 def check_input_file(path: Path) -> None:
-    if not path.exists():
-        raise InputError(f"{path}: no such file")
-    if path.is_dir():
-        raise InputError(f"{path}: is a directory, not a video")
-    if path.stat().st_size == 0:
-        raise InputError(f"{path}: empty file (0 bytes)")
+    """A video input: a non-empty regular file (checked by stat: a FIFO or device is never opened) that is
+    not a still image (those are refused, never made into a one-frame video)."""
+    check_regular_file(path, "video")
+    if is_still_image(path):
+        raise InputError(f"{path}: is a still image, not a video; use nst image")
 
 
 def demux_resilient(container: Any, stream: Any, give_up: str, skip: str | None = None) -> Iterator[Any]:

@@ -15,10 +15,11 @@ from pathlib import Path
 import av
 
 from ..errors import InputError
+from ..io.files import check_input_file
 from ..io.frames import resize
 from ..io.image import check_output_path, load_image
 from ..progress import Progress, ProgressCallback
-from .common import av_message, check_input_file, fraction, warn
+from .common import av_message, fraction, warn
 from .pipeline import VideoResult
 from .writer import VIDEO_FORMATS, VideoWriter
 

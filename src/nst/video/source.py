@@ -21,6 +21,7 @@ from av.video.reformatter import VideoReformatter
 
 from ..errors import InputError
 from ..io.frames import scaled_size
+from ..io.image import check_size
 from .common import av_message, check_input_file, demux_resilient, warn
 
 
@@ -93,6 +94,7 @@ def probe(path: str | os.PathLike) -> VideoInfo:
             w, h = h, w
         if w <= 0 or h <= 0:
             raise InputError(f"{p}: video has no picture size")
+        check_size(w, h, str(p), "video frames")
         cfr = bool(v.average_rate and v.base_rate and abs(float(v.average_rate) / float(v.base_rate) - 1) < 0.01)
         return VideoInfo(p, w, h, Fraction(fps), Fraction(tb), rotation, duration, v.frames or None,
                          v.start_time or 0, c.streams.audio[0].codec_context.name if c.streams.audio else None, cfr)
