@@ -66,6 +66,8 @@ def num(v: float) -> str:
 def _bounds_text(meta: Mapping[str, Any]) -> str:
     lo, hi = meta.get("min"), meta.get("max")
     if lo is not None and hi is not None:
+        if meta.get("exclusive_min"):
+            return f"greater than {num(lo)} and at most {num(hi)}"
         return f"between {num(lo)} and {num(hi)}"
     if lo is not None:
         return f"greater than {num(lo)}" if meta.get("exclusive_min") else f"at least {num(lo)}"
