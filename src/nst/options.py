@@ -92,7 +92,7 @@ def check_value(name: str, value: Any, meta: Mapping[str, Any]) -> None:
     for v in numbers:
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             continue
-        if not math.isfinite(v):
+        if isinstance(v, float) and not math.isfinite(v):
             raise OptionError(f"must be a finite number, not {v}", field=name)
         lo, hi = meta.get("min"), meta.get("max")
         if (lo is not None and (v < lo or (meta.get("exclusive_min") and v == lo))) or (hi is not None and v > hi):
@@ -152,6 +152,8 @@ def _kind(type_text: Any) -> str:
 def check(opts: Any) -> None:
     """Validate every field of an options dataclass instance against its metadata (types included)."""
     for f in fields(opts):
+        if getattr(opts, f.name) is None and base_type(f.type) == str(f.type).replace(" ", ""):
+            raise OptionError("must be given, not None", field=f.name)  # None only where the type says "| None"
         value = coerce(f.name, getattr(opts, f.name), _kind(f.type))
         if value is not getattr(opts, f.name):
             object.__setattr__(opts, f.name, value)

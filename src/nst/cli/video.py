@@ -96,6 +96,7 @@ def cmd_video(args: argparse.Namespace) -> int:
     from ..methods import make_stylizer, resolve_method
     from ..options import build
     from ..video import VIDEO_FORMATS, VideoOptions, probe, stylize_video, work_dir_for
+    from ..video.resume import check_work_dir
     from ..video.writer import check_crf
     from .options import given
 
@@ -105,6 +106,7 @@ def cmd_video(args: argparse.Namespace) -> int:
     check_crf(opts.crf, args.output)
     info = probe(args.input)  # bad input and a bad output path fail here, before weights load
     check_output_path(args.output, [info.path], args.overwrite, VIDEO_FORMATS)
+    check_work_dir(args.output)
     options = method_options(args, method)
     if method == "optimize":
         options["warm_start"] = True  # each frame starts from the previous result

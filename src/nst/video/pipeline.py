@@ -32,7 +32,7 @@ from ..io.image import check_output_path
 from ..methods.base import SEQUENTIAL, Sequential
 from ..options import MAX_SIDE, MIN_SIDE, check, option
 from ..progress import Progress, ProgressCallback
-from .resume import WorkDir, fingerprint
+from .resume import WorkDir, check_work_dir, fingerprint
 from .source import SourceFrame, VideoInfo, probe, read_frames
 from .writer import VIDEO_FORMATS, VideoWriter, Worker, check_crf
 
@@ -296,6 +296,7 @@ def stylize_video(src: str | os.PathLike, out: str | os.PathLike, stylizer: Tens
     opts.validate(info)
     out_p = check_output_path(out, [src_p], overwrite, VIDEO_FORMATS)
     check_crf(opts.crf, out_p)
+    check_work_dir(out_p)
     if src_p.resolve() == out_p.resolve():  # also refused by check_output_path; keep it explicit
         raise OutputError(f"{out_p}: output path is the same as the input")
     frames_dir = _prepare_frames_dir(Path(opts.frames_dir)) if opts.frames_dir else None

@@ -75,6 +75,16 @@ def fingerprint(info: VideoInfo, opts: Any, stylizer: Any, settings: Mapping[str
     }, default=str, sort_keys=True))
 
 
+def check_work_dir(out: str | os.PathLike) -> Path:
+    """OUT.nst-work/ may be used: it does not exist, or nst made it (its mark is inside)."""
+    root = work_dir_for(out)
+    if (root.exists() or root.is_symlink()) and (root.is_symlink() or not root.is_dir()
+                                                 or not (root / MARKER).is_file()):
+        raise OutputError(f"{root}: exists and was not made by nst (no {MARKER} inside); nst keeps its work files "
+                          "there, so move or rename it, or choose another -o")
+    return root
+
+
 class WorkDir:
     """OUT.nst-work/: manifest.json, frames/NNNNNNNN.png (stylised, lossless), the partial output.
 
@@ -102,9 +112,7 @@ class WorkDir:
         try:
             self.root.mkdir()
         except FileExistsError:
-            if self.root.is_symlink() or not self.root.is_dir() or not (self.root / MARKER).is_file():
-                raise OutputError(f"{self.root}: exists and was not made by nst (no {MARKER} inside); nst keeps its "
-                                  "work files there, so move or rename it, or choose another -o") from None
+            check_work_dir(self.root.with_name(self.root.name[:-len(WORK_SUFFIX)]))
             return
         with atomic_write(self.root / MARKER) as f:
             f.write(_MARKER_TEXT)
