@@ -171,7 +171,7 @@ def test_cli_train_export_and_stylise_end_to_end(tmp_path: Path, style_path: Pat
                      "--size", "50", "-o", str(res), "-q"]) == 0
         assert Image.open(res).size == (50, 38)
     assert main(["image", str(photo_path), "--style", "x.jpg", "--model", str(onnx), "--engine", "torch",
-                 "-o", str(tmp_path / "no.png"), "-q"]) == 1
+                 "-o", str(tmp_path / "no.png"), "-q"]) == 2  # an option that does not fit the model: usage
     assert "ONNX file" in capsys.readouterr().err
 
 
@@ -264,13 +264,13 @@ def test_gradients_are_clipped_unless_off(tmp_path: Path, style_path: Path, tiny
 
 
 def test_option_errors_name_the_field(tmp_path: Path, style_path: Path) -> None:
-    cases = [(dict(lr=-1.0), "lr", "lr must be greater than 0, not -1"),
-             (dict(size=16), "size", "size must be at least 32, not 16"),
-             (dict(batch=0), "batch", "batch must be at least 1, not 0"),
-             (dict(style_weight=-2.0), "style_weight", "style_weight must be at least 0, not -2"),
+    cases = [(dict(lr=-1.0), "lr", "lr must be greater than 0 and at most 1, not -1"),
+             (dict(size=16), "size", "size must be between 32 and 4096, not 16"),
+             (dict(batch=0), "batch", "batch must be between 1 and 256, not 0"),
+             (dict(style_weight=-2.0), "style_weight", "style_weight must be between 0 and 1e+15, not -2"),
              (dict(teacher="vgg"), "teacher", "teacher must be one of"),
              (dict(style_layers=("relu9_1",)), "style_layers", "style_layers has unknown item(s) relu9_1"),
-             (dict(grad_clip=-1.0), "grad_clip", "grad_clip must be at least 0"),
+             (dict(grad_clip=-1.0), "grad_clip", "grad_clip must be between 0 and"),
              (dict(divergence_factor=1.0), "divergence_factor", "divergence_factor must be greater than 1"),
              (dict(data=""), "data", "data is needed")]
     for kw, field, text in cases:

@@ -11,13 +11,12 @@ from .errors import OptionError
 from .io.image import ImageLike, check_image, load_image, resize_long_side, tensor_to_pil
 from .methods import make_stylizer
 from .methods.common import style_input
-from .options import check_value
+from .options import check_size
 from .progress import ProgressCallback
 from .registry import styles as _styles
 
 StyleLike = Union[ImageLike, Sequence[ImageLike]]
 DEFAULT_SIZE = 512
-_SIZE_META = {"min": 16, "max": 16384}
 
 
 def load_style(spec: ImageLike) -> torch.Tensor:
@@ -38,7 +37,9 @@ def stylize_tensor(content: torch.Tensor, style: StyleLike, method: str = "auto"
                    style_weights: Sequence[float] | None = None, progress: ProgressCallback | None = None,
                    **options: Any) -> torch.Tensor:
     """Tensor version of `stylize`: 1 x 3 x H x W in, 1 x 3 x h x w out with long side `size` (None: as is)."""
-    check_value("size", size, _SIZE_META)
+    size = check_size(size)
+    if not isinstance(content, torch.Tensor):
+        raise OptionError(f"must be a tensor, not {type(content).__name__}", field="content")
     check_image(content, "content")
     stylizer = make_stylizer(method, _style_list(style), style_weights, progress=progress, **options)
     return stylizer(resize_long_side(content, size))

@@ -17,6 +17,7 @@ from PIL import Image, ImageDraw, ImageFont
 from .errors import OutputError
 from .io.image import check_output_path, load_image, resize_long_side, save_image, tensor_to_pil
 from .methods import make_stylizer, resolve_method
+from .options import check_size
 from .registry import resolve_style, style_label, styles
 
 
@@ -71,6 +72,7 @@ def examine(content: str | Path, style_spec: str | Sequence[str], outdir: Path, 
 
     Returns the sheet's path. `on_result(label, seconds, path)` is called after each style.
     """
+    check_size(size)
     names = parse_styles(style_spec)
     content = Path(content)
     if outdir.exists() and not outdir.is_dir():

@@ -31,9 +31,9 @@ from .device import pick_device
 from .device import use_bf16 as device_use_bf16
 from .errors import DivergedError, OptionError
 from .features import LAYER_NAMES, VGG19, get_vgg
-from .io.image import resize_long_side
+from .io.image import MAX_PIXELS, resize_long_side
 from .memory import ADAIN_BYTES_PER_PIXEL, OPTIMIZE_BYTES_PER_PIXEL, check_memory
-from .options import check, option
+from .options import MAX_SEED, MAX_SIDE, MAX_WEIGHT, check, option
 from .progress import Progress, ProgressCallback
 
 
@@ -44,23 +44,25 @@ class OptimizeOptions:
     The output size is the content tensor's size: front ends resize before calling `optimize`.
     """
 
-    iterations: int = option(80, help="iterations at full size", min=1)
-    content_weight: float = option(1.0, help="weight of each content layer's loss", min=0.0)
-    style_weight: float = option(6e5, help="weight of each style layer's Gram loss", min=0.0)
-    tv_weight: float = option(10.0, help="weight of the total-variation (smoothness) loss", min=0.0)
+    iterations: int = option(80, help="iterations at full size", min=1, max=1_000_000)
+    content_weight: float = option(1.0, help="weight of each content layer's loss", min=0.0, max=MAX_WEIGHT)
+    style_weight: float = option(6e5, help="weight of each style layer's Gram loss", min=0.0, max=MAX_WEIGHT)
+    tv_weight: float = option(10.0, help="weight of the total-variation (smoothness) loss", min=0.0,
+                             max=MAX_WEIGHT)
     content_layers: tuple[str, ...] = option(("relu4_2",), help="comma-separated, e.g. relu4_2", items=LAYER_NAMES)
     style_layers: tuple[str, ...] = option(("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"),
                                            help="comma-separated, e.g. relu1_1,relu2_1,relu3_1,relu4_1,relu5_1",
                                            items=LAYER_NAMES)
     optimizer: str = option("lbfgs", help="lbfgs (default) or adam", choices=("lbfgs", "adam"))
-    lr: float = option(0.02, help="Adam step size (pixels in [0, 1]); L-BFGS uses 1", min=0.0, exclusive_min=True)
+    lr: float = option(0.02, help="Adam step size (pixels in [0, 1]); L-BFGS uses 1", min=0.0, exclusive_min=True,
+                       max=10.0)
     init: str = option("content", help="starting image", choices=("content", "noise", "style"))
-    seed: int = option(0, help="random seed (noise init)")
+    seed: int = option(0, help="random seed (noise init)", min=0, max=MAX_SEED)
     style_scale: float = option(1.0, help="style image size relative to the output (larger: bigger brush strokes)",
-                                min=0.0, exclusive_min=True)
+                                min=0.0, exclusive_min=True, max=8.0)
     multiscale: bool = option(True, help="coarse-to-fine schedule (off: single scale, slower)", flag="--no-multiscale")
-    min_size: int = option(128, help="long side of the first scale", min=16)
-    coarse_iterations: int = option(100, help="iterations at each coarser scale", min=0)
+    min_size: int = option(128, help="long side of the first scale", min=16, max=MAX_SIDE)
+    coarse_iterations: int = option(100, help="iterations at each coarser scale", min=0, max=1_000_000)
     preserve_color: str | None = option(None, help="keep the photo's colours: luminance-only transfer or colour "
                                         "histogram matching", choices=(None, "luminance", "histogram"))
     precision: str = option("auto", help="bf16 autocast; auto uses it only where the hardware supports it natively "
@@ -69,7 +71,7 @@ class OptimizeOptions:
     device: str | None = option(None, help="cpu, cuda, cuda:N (default: CUDA when present, else CPU)")
     warm_start: bool = option(False, help="each frame starts from the previous result (video)", cli=False)
     warm_iterations: int | None = option(None, help="iterations for each frame after the first (default: "
-                                         "iterations / 4)", min=1)
+                                         "iterations / 4)", min=1, max=1_000_000)
 
     def validate(self) -> None:
         """Check every field against its metadata (OptionError naming the field)."""
@@ -84,11 +86,25 @@ def scale_sizes(size: int, min_size: int, multiscale: bool) -> list[int]:
     return sizes[::-1]
 
 
+def _check_style_pixels(styles: Sequence[torch.Tensor], long_side: int) -> None:
+    """Refuse a style_scale that would make a style image larger than the pixel limit (MAX_PIXELS)."""
+    for s in styles:
+        h, w = int(s.shape[-2]), int(s.shape[-1])
+        k = long_side / max(h, w)
+        if h * w * k * k > MAX_PIXELS:
+            raise OptionError(f"is too large for this output: a {w}x{h} style would be scaled to {round(w * k)}x"
+                              f"{round(h * k)}, more than {MAX_PIXELS // 1_000_000} megapixels; use a smaller "
+                              "--style-scale or --size", field="style_scale")
+
+
 def blend_weights(n: int, weights: Sequence[float] | None) -> list[float]:
     """Validate blend weights for n styles and normalise them to sum to 1."""
     if weights is None:
         return [1.0 / n] * n
-    w = [float(v) for v in weights]
+    try:
+        w = [float(v) for v in weights]
+    except (TypeError, ValueError, OverflowError):
+        raise OptionError(f"must be a list of numbers, not {weights!r}", field="style_weights") from None
     if len(w) != n:
         raise OptionError(f"{len(w)} style weight(s) given for {n} style(s)")
     if any(not math.isfinite(v) or v < 0 for v in w) or sum(w) <= 0:
@@ -214,6 +230,7 @@ def optimize(content: torch.Tensor, styles: Sequence[torch.Tensor], opts: Optimi
         k = s / size
         hws.append((max(1, round(final_hw[0] * k)), max(1, round(final_hw[1] * k))))
     hws.append(final_hw)
+    _check_style_pixels(styles, round(size * opts.style_scale))
     if min(final_hw) < MIN_SIDE:
         raise OptionError(f"a {final_hw[1]}x{final_hw[0]} image is too small for optimize: its short side must be "
                           f"at least {MIN_SIDE} px (use --method adain, or a larger --size)")

@@ -22,6 +22,7 @@ from ..errors import OptionError
 from ..io.frames import arrays_to_tensor, tensor_to_arrays
 from ..methods import Stylizer
 from ..methods.base import STRENGTH, Adjustable
+from ..options import MAX_SIDE, MIN_SIDE, check, option
 from .keys import Action, Key, KeySchedule, LoopState, handle_key, schedule
 from .record import Recorder, check_dir, save_snapshot
 from .sources import CapturedFrame, FrameGrabber, FrameSource
@@ -32,30 +33,27 @@ from .view import Window, compose, draw_overlay, frame_size, resize_frame
 class CameraOptions:
     """Settings of the live loop; the CLI derives its flags and defaults from these fields."""
 
-    size: int | None = 512            # long side of the stylised frames in pixels (None: the source's size)
-    realtime: bool | None = None      # latest-frame policy + pacing for files; None: on for cameras/streams only
-    max_frames: int | None = None     # stop after this many source frames
-    duration: float | None = None     # stop after this many seconds (wall clock when live, source time otherwise)
-    overlay: bool = True              # draw the style name and fps on the view (shown and recorded)
-    compare: bool = False             # start side by side with the original
-    strength: float = 1.0             # initial strength for methods that have one (AdaIN alpha)
-    strength_step: float = 0.1        # change per +/- key
-    snapshot_dir: str | os.PathLike = "."
-    read_timeout: float = 10.0        # seconds without a frame before a live source counts as stalled
+    size: int | None = option(512, help="long side of the stylised frames in pixels (smaller is faster; None: the "
+                              "source's size)", min=MIN_SIDE, max=MAX_SIDE)
+    realtime: bool | None = option(None, help="play a video file at its own frame rate like a camera, skipping frames "
+                                   "the stylizer cannot keep up with (default for files: every frame, as fast as "
+                                   "possible; cameras and streams always)")
+    max_frames: int | None = option(None, help="stop after N source frames", min=1, max=10**9, metavar="N")
+    duration: float | None = option(None, help="stop after S seconds (wall clock for cameras and streams, video time "
+                                    "for files)", min=0.0, exclusive_min=True, max=1e7, metavar="S")
+    overlay: bool = option(True, help="draw the style name and fps on the view (shown and recorded)",
+                           flag="--no-overlay")
+    compare: bool = option(False, help="start side by side with the original (key c)")
+    strength: float = option(1.0, help="initial strength for methods that have one (AdaIN alpha)", min=0.0, max=1.0,
+                             cli=False)  # the CLI's --strength is the methods' flag
+    strength_step: float = option(0.1, help="change per +/- key", min=0.0, exclusive_min=True, max=1.0, cli=False)
+    snapshot_dir: str | os.PathLike = option(".", help="where key s saves PNG snapshots", metavar="DIR")
+    read_timeout: float = option(10.0, help="seconds without a frame before a live source counts as stalled",
+                                 min=0.0, exclusive_min=True, max=3600.0, cli=False)
 
     def validate(self) -> None:
-        if self.size is not None and self.size < 16:
-            raise OptionError(f"--size must be at least 16 pixels, got {self.size}")
-        if self.max_frames is not None and self.max_frames <= 0:
-            raise OptionError(f"--max-frames must be positive, got {self.max_frames}")
-        if self.duration is not None and not self.duration > 0:
-            raise OptionError(f"--duration must be positive, got {self.duration}")
-        if not 0.0 <= self.strength <= 1.0:
-            raise OptionError(f"--strength must be between 0 and 1, not {self.strength}")
-        if not 0.0 < self.strength_step <= 1.0:
-            raise OptionError(f"strength step must be in (0, 1], not {self.strength_step}")
-        if self.read_timeout <= 0:
-            raise OptionError("read timeout must be positive")
+        """Check every field against its metadata (OptionError naming the field)."""
+        check(self)
 
 
 @dataclass

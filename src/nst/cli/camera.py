@@ -8,18 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .common import positive_int
 from .progress import ProgressLine
-
-
-def _positive_float(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got '{text}'") from None
-    if not v > 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
-    return v
 
 
 def add_parsers(sub: Any) -> None:
@@ -28,7 +17,6 @@ def add_parsers(sub: Any) -> None:
     from .common import METHOD_GROUPS
     from .options import add_options
 
-    o = CameraOptions()
     p = sub.add_parser(
         "camera", help="live style transfer from a webcam, video file or stream",
         description="Stylise a live source frame by frame and show it in a window (keys: " + KEY_HELP + "), "
@@ -39,9 +27,9 @@ def add_parsers(sub: Any) -> None:
                    help="comma-separated style names or image paths to cycle through, or 'all' (default)")
     p.add_argument("--method", default="auto", choices=[m for m in method_names() if m != "optimize"],
                    help="auto: a trained network for a style if one ships, else adain")
-    p.add_argument("--size", type=positive_int, default=o.size,
-                   help=f"long side of the stylised frames in pixels (default {o.size}; smaller is faster)")
     seen: set[str] = set()
+    add_options(p, CameraOptions, seen=seen, skip=("realtime", "max_frames", "duration", "overlay", "compare",
+                                                   "snapshot_dir"))  # --size here, the rest below
     for name in ("adain", "net"):
         add_options(p.add_argument_group(METHOD_GROUPS[name]), registered()[name].options, seen=seen)
     g = p.add_argument_group("window and recording")
@@ -49,25 +37,11 @@ def add_parsers(sub: Any) -> None:
                    help="headless: no window (works with opencv-python-headless); use with -o to record")
     g.add_argument("-o", "--output", default=None, help="record the stylised stream to this video file (.mp4)")
     g.add_argument("--overwrite", action="store_true", help="replace an existing output file")
-    g.add_argument("--max-frames", type=positive_int, default=o.max_frames, help="stop after N source frames")
-    g.add_argument("--duration", type=_positive_float, default=o.duration,
-                   help="stop after S seconds (wall clock for cameras and streams, video time for files)")
-    g.add_argument("--realtime", action="store_true",
-                   help="play a video file at its own frame rate like a camera, skipping frames the stylizer "
-                   "cannot keep up with (default for files: every frame, as fast as possible)")
-    g.add_argument("--compare", action="store_true", help="start side by side with the original (key c)")
-    g.add_argument("--no-overlay", dest="overlay", action="store_false", help="no style name / fps text")
-    g.add_argument("--snapshot-dir", default=str(o.snapshot_dir), help="where key s saves PNG snapshots")
+    add_options(g, CameraOptions, seen=seen)
     # Testing aid: press keys at given source frames, e.g. "30:n,60:n,90:s" (also works with a window).
     g.add_argument("--keys", default=None, help=argparse.SUPPRESS)
     g.add_argument("-q", "--quiet", action="store_true", help="no status line")
     p.set_defaults(func=cmd_camera)
-
-
-def o_default_strength() -> float:
-    from ..camera import CameraOptions
-
-    return CameraOptions().strength
 
 
 def cmd_camera(args: argparse.Namespace) -> int:
@@ -76,13 +50,12 @@ def cmd_camera(args: argparse.Namespace) -> int:
     from ..examine import parse_styles
     from ..io.image import check_output_path
     from ..methods import registered
+    from ..options import build
     from ..video import VIDEO_FORMATS
     from .options import given
 
-    opts = CameraOptions(size=args.size, realtime=True if args.realtime else None, max_frames=args.max_frames,
-                         duration=args.duration, overlay=args.overlay, compare=args.compare,
-                         strength=getattr(args, "strength", o_default_strength()), snapshot_dir=args.snapshot_dir)
-    opts.validate()
+    values = given(args, [f.name for f in dataclasses.fields(CameraOptions)])
+    opts = build(CameraOptions, values)
     keys = parse_key_schedule(args.keys) if args.keys else None
     out = Path(args.output) if args.output else None
     source_path = Path(args.source)

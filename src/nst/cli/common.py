@@ -11,7 +11,7 @@ class Parser(argparse.ArgumentParser):
     """argparse with one-line errors (no usage dump) and exit code 2."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+        self.exit(2, f"nst: error: {message} (see `{self.prog} --help`)\n")
 
 
 def floats(text: str) -> list[float]:
@@ -23,6 +23,14 @@ def floats(text: str) -> list[float]:
 
 def names(text: str) -> tuple[str, ...]:
     return tuple(v.strip() for v in text.split(",") if v.strip())
+
+
+def whole_number(text: str) -> int:
+    """A whole number; its bounds are checked by the library (an OptionError naming the field)."""
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
 
 
 def positive_int(text: str) -> int:
@@ -59,16 +67,19 @@ METHOD_GROUPS = {"optimize": "optimize (Gatys et al. 2015)", "adain": "adain (Hu
 
 
 def add_method_options(p: argparse.ArgumentParser, size_default: int | None = 512) -> None:
-    """--method, --size and every registered method's options, generated from their dataclasses."""
+    """--method, --size (unless `size_default` is None: the caller adds it) and every registered method's
+    options, generated from their dataclasses."""
     from ..methods import method_names, registered
     from .options import add_options
 
     p.add_argument("--method", default="auto", choices=method_names(),
                    help="auto: the fastest good method (default): a trained network for the style if one ships, "
                    "else adain; " + "; ".join(f"{m.name}: {m.summary}" for m in registered().values()))
-    p.add_argument("--size", type=positive_int, default=size_default,
-                   help="long side of the output in pixels" + (f" (default {size_default})" if size_default else
-                                                                 " (default: the source's size)"))
+    from ..options import MAX_SIDE, MIN_SIDE
+
+    if size_default is not None:
+        p.add_argument("--size", type=whole_number, default=size_default, help=f"long side of the output in pixels "
+                       f"(default {size_default}) [{MIN_SIDE}..{MAX_SIDE}]")
     seen: set[str] = set()
     for name, m in registered().items():
         add_options(p.add_argument_group(METHOD_GROUPS.get(name, name)), m.options, seen=seen)

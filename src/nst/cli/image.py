@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from .common import add_method_options, add_style_options, method_options, positive_int, style_args
+from .common import add_method_options, add_style_options, method_options, positive_int, style_args, whole_number
 from .progress import ProgressLine
 
 
@@ -21,7 +21,8 @@ def add_parsers(sub: Any) -> None:
     pi.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     add_method_options(pi)
     pi.add_argument("--save-every", type=positive_int, default=None, metavar="N",
-                    help="optimize: also save the current result every N iterations")
+                    help="optimize: also save the current result every N iterations, in a folder next to the "
+                    "output named after it (OUT_steps/iter_00010.png, ...)")
     pi.set_defaults(func=cmd_image)
 
     pd = sub.add_parser("demo", help="stylise the bundled photo with Starry Night (Gatys optimisation)")
@@ -37,7 +38,7 @@ def add_parsers(sub: Any) -> None:
     pe.add_argument("content")
     pe.add_argument("--styles", default="all", help="comma-separated style names or paths, or 'all'")
     pe.add_argument("-o", "--output", required=True, help="output directory (created if missing)")
-    pe.add_argument("--size", type=positive_int, default=512)
+    pe.add_argument("--size", type=whole_number, default=512, help="long side of each result in pixels (default 512)")
     pe.add_argument("--overwrite", action="store_true")
     pe.add_argument("--device", default=None)
     pe.set_defaults(func=cmd_examine)
@@ -53,9 +54,11 @@ def default_output(content: str, styles: Sequence[str], ext: str = ".png") -> Pa
 def cmd_image(args: argparse.Namespace) -> int:
     from ..io.image import check_output_path, load_image, resize_long_side, save_image
     from ..methods import get_method, make_stylizer, resolve_method
+    from ..options import check_size
     from ..registry import is_path_like, resolve_style
 
     t0 = time.perf_counter()
+    check_size(args.size)
     model = getattr(args, "model", None)
     method = resolve_method(args.method, args.style or [], model)
     styles = style_args(args, method)
@@ -67,9 +70,9 @@ def cmd_image(args: argparse.Namespace) -> int:
     inputs = [content] + ([resolve_style(s) for s in styles if is_path_like(s)]
                           if get_method(method).uses_style_images else [])
     check_output_path(out, inputs, args.overwrite)  # before any slow work
+    saver = _intermediate_saver(out, args.save_every, inputs, args.overwrite) if method == "optimize" else None
 
     bar = ProgressLine(method, enabled=not args.quiet)
-    saver = _intermediate_saver(out, args.save_every) if method == "optimize" else None
 
     def progress(ev: Any) -> None:
         bar(ev)
@@ -87,14 +90,32 @@ def cmd_image(args: argparse.Namespace) -> int:
     return 0
 
 
-def _intermediate_saver(out: Path, every: int | None) -> Callable[[Any], None] | None:
+def steps_dir(out: Path) -> Path:
+    """Where --save-every puts the intermediate results of `out`: a folder of its own, OUT_steps/."""
+    return out.with_name(f"{out.stem}_steps")
+
+
+def _intermediate_saver(out: Path, every: int | None, inputs: Sequence[Path],
+                        overwrite: bool) -> Callable[[Any], None] | None:
+    """Saves every `every`-th step in steps_dir(out) as iter_NNNNN<ext>, under the output's own checks:
+    never an input, never an existing file without --overwrite (checked before the run and at each save)."""
     if not every:
         return None
-    from ..io.image import save_image
+    from ..errors import OutputError
+    from ..io.image import check_output_path, save_image
+
+    folder = steps_dir(out)
+    if folder.exists() and not folder.is_dir():
+        raise OutputError(f"{folder}: exists and is not a folder; --save-every puts the intermediate results there")
+    if folder.is_dir() and not overwrite and any(folder.glob(f"iter_*{out.suffix}")):
+        raise OutputError(f"{folder}: already holds intermediate results (use --overwrite to replace them, or "
+                          "another -o)")
 
     def save(ev: Any) -> None:
         if ev.step % every == 0 and ev.image is not None:
-            save_image(ev.image.detach().clamp(0, 1), out.with_name(f"{out.stem}_iter{ev.step:05d}{out.suffix}"))
+            folder.mkdir(exist_ok=True)
+            path = check_output_path(folder / f"iter_{ev.step:05d}{out.suffix}", list(inputs), overwrite)
+            save_image(ev.image.detach().clamp(0, 1), path)
 
     return save
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from .. import options as O
 from ..errors import OptionError
@@ -59,13 +59,17 @@ def _help(f: dataclasses.Field[Any], kind: str) -> str:
         text += f" (default {default})"
     if f.metadata.get("min") is not None or f.metadata.get("max") is not None:
         lo, hi = f.metadata.get("min"), f.metadata.get("max")
-        text += f" [{'' if lo is None else f'{lo:g}'}..{'' if hi is None else f'{hi:g}'}]"
+        text += f" [{'' if lo is None else O.num(lo)}..{'' if hi is None else O.num(hi)}]"
     return text
 
 
 def add_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup, cls: type,
-                skip: Iterable[str] = (), seen: set[str] | None = None) -> list[str]:
-    """Add a flag for every CLI field of `cls` (not in `skip` or `seen`); returns the field names added."""
+                skip: Iterable[str] = (), seen: set[str] | None = None,
+                types: Mapping[str, Callable[[str], Any]] | None = None) -> list[str]:
+    """Add a flag for every CLI field of `cls` (not in `skip` or `seen`); returns the field names added.
+
+    `types` gives a field a parser other than its annotation's (e.g. times as [hh:]mm:ss).
+    """
     seen = seen if seen is not None else set()
     added = []
     for f in O.fields(cls):
@@ -86,6 +90,7 @@ def add_options(parser: argparse.ArgumentParser | argparse._ArgumentGroup, cls: 
                 parser.add_argument(*names, action="store_true", help=f.metadata["help"], **common)
         else:
             choices = [c for c in (f.metadata.get("choices") or ()) if c not in (None, "")] or None
+            type_ = (types or {}).get(f.name, type_)
             parser.add_argument(*names, type=type_ or str, choices=choices, metavar=f.metadata.get("metavar"),
                                 help=_help(f, kind), **common)
         seen.add(f.name)

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .common import Parser
+from .common import Parser, whole_number
 from .progress import ProgressLine
 
 
@@ -37,8 +37,10 @@ def add_parsers(sub: Any) -> None:
     pe.add_argument("model", help="checkpoint (.pt) or bundled style name with a shipped network")
     pe.add_argument("--onnx", default=None, metavar="OUT.onnx")
     pe.add_argument("--pt", default=None, metavar="OUT.pt", help="inference-only checkpoint, fp16 weights")
-    pe.add_argument("--opset", type=int, default=17)
-    pe.add_argument("--overwrite", action="store_true")
+    pe.add_argument("--opset", type=whole_number, default=17,
+                    help="ONNX opset (default 17; checked against what the installed exporter writes, 7..20 with "
+                    "torch 2.x)")
+    pe.add_argument("--overwrite", action="store_true", help="replace existing output files (never the model)")
     pe.set_defaults(func=cmd_export)
 
 
@@ -68,14 +70,27 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def onnx_opsets() -> tuple[int, int]:
+    """The ONNX opsets the installed torch exporter writes (TorchScript-based, as `export_onnx` uses)."""
+    try:
+        from torch.onnx import _constants as c
+
+        return int(c.ONNX_MIN_OPSET), int(getattr(c, "ONNX_TORCHSCRIPT_EXPORTER_MAX_OPSET", c.ONNX_MAX_OPSET))
+    except (ImportError, AttributeError):  # a torch that moved them: the range this code was tested with
+        return 7, 20
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from ..engines import export_onnx, export_pt
     from ..errors import OptionError
     from ..io.image import check_output_path
+    from ..options import check_value
     from ..registry import model_file as resolve_model
 
     if not args.onnx and not args.pt:
         raise OptionError("nothing to do: give --onnx OUT.onnx and/or --pt OUT.pt")
+    lo, hi = onnx_opsets()
+    check_value("opset", args.opset, {"min": lo, "max": hi})
     src = resolve_model(args.model)
     for out, ext in ((args.onnx, ".onnx"), (args.pt, ".pt")):
         if out:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import os
 import sys
 import warnings
 from typing import Any, Iterator
 
-from .common import add_method_options, add_style_options, method_options, positive_int, style_args
+from .common import add_method_options, add_style_options, method_options, style_args
 from .progress import ProgressLine
 
 
@@ -24,13 +25,6 @@ def _time(text: str) -> float:
     v = 0.0
     for p in parts:
         v = v * 60 + p
-    return v
-
-
-def _positive_time(text: str) -> float:
-    v = _time(text)
-    if v <= 0:
-        raise argparse.ArgumentTypeError(f"must be positive, got '{text}'")
     return v
 
 
@@ -49,8 +43,8 @@ def _rate(text: str) -> str:
 
 def add_parsers(sub: Any) -> None:
     from ..video import VideoOptions
+    from .options import add_options
 
-    o = VideoOptions()
     formats = "mp4 (H.264), mkv (H.264), webm (VP9) or gif, by extension"
     pv = sub.add_parser(
         "video", help="stylise a video file (keeps its length, frame rate and sound; resumable)",
@@ -63,15 +57,7 @@ def add_parsers(sub: Any) -> None:
     pv.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     pv.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     add_method_options(pv, size_default=None)
-    g = pv.add_argument_group("video")
-    g.add_argument("--start", type=_time, default=o.start, help="start at this time (seconds or [hh:]mm:ss)")
-    g.add_argument("--duration", type=_positive_time, default=o.duration, help="process this many seconds")
-    g.add_argument("--max-frames", type=positive_int, default=o.max_frames, help="stop after N frames")
-    g.add_argument("--batch", type=positive_int, default=o.batch, help=f"frames per stylizer call (default {o.batch})")
-    g.add_argument("--frames-dir", default=None,
-                   help="also save every stylised frame here as frame_000001.png, frame_000002.png, ...")
-    g.add_argument("--crf", type=int, default=o.crf, help="encoder quality, lower is better "
-                   "(default 18 for H.264, 32 for VP9)")
+    add_options(pv.add_argument_group("video"), VideoOptions, types={"start": _time, "duration": _time})
     pv.set_defaults(func=cmd_video)
 
     pf = sub.add_parser(
@@ -108,18 +94,22 @@ def _warnings_to(bar: ProgressLine) -> Iterator[None]:
 def cmd_video(args: argparse.Namespace) -> int:
     from ..io.image import check_output_path
     from ..methods import make_stylizer, resolve_method
+    from ..options import build
     from ..video import VIDEO_FORMATS, VideoOptions, probe, stylize_video, work_dir_for
+    from ..video.resume import check_work_dir
+    from ..video.writer import check_crf
+    from .options import given
 
     method = resolve_method(args.method, args.style or [], getattr(args, "model", None))
     styles = style_args(args, method)
+    opts = build(VideoOptions, given(args, [f.name for f in dataclasses.fields(VideoOptions)]))
+    check_crf(opts.crf, args.output)
     info = probe(args.input)  # bad input and a bad output path fail here, before weights load
     check_output_path(args.output, [info.path], args.overwrite, VIDEO_FORMATS)
+    check_work_dir(args.output)
     options = method_options(args, method)
     if method == "optimize":
         options["warm_start"] = True  # each frame starts from the previous result
-    size = args.size if args.size is not None else VideoOptions().size
-    opts = VideoOptions(size=size, start=args.start, duration=args.duration, max_frames=args.max_frames,
-                        batch=args.batch, frames_dir=args.frames_dir, crf=args.crf)
     opts.validate(info)  # before the weights load
     stylizer = make_stylizer(method, styles, args.style_weights, **options)
 

@@ -43,7 +43,7 @@ def method_names() -> list[str]:
 
 def get_method(name: str) -> Method:
     table = registered()
-    if name not in table:
+    if not isinstance(name, str) or name not in table:
         raise OptionError(f"must be one of {', '.join(method_names())}, not {name!r}", field="method")
     return table[name]
 

@@ -14,7 +14,7 @@ from ..checkpoints import FORMAT, FORMAT_VERSION, file_sha256, load_checkpoint, 
 from ..device import autocast, pick_device, use_bf16
 from ..errors import InputError, OptionError
 from ..features import VGG19, get_vgg
-from ..io.image import load_image, resize_long_side, save_image
+from ..io.image import check_output_path, load_image, resize_long_side, save_image
 from ..methods.adain import AdaINOptions, AdaINStylizer
 from ..methods.base import StyleInput
 from ..nets import ARCHS, TransformerNet, stylize_padded
@@ -43,9 +43,10 @@ def train(opts: TrainOptions, progress: ProgressCallback | None = None, resume: 
     device = pick_device(opts.device)
     bf16 = use_bf16(opts.precision, device)
     style_path = resolve_style(opts.style)
+    check_checkpoint_output(opts, [style_path])  # a bad -o fails before the photos are listed
     style, style_hash = load_image(style_path), file_sha256(style_path)
     files = list_images(opts.data)
-    out = Path(opts.output)
+    out = check_checkpoint_output(opts, [style_path] + files)
 
     def warn(msg: str) -> None:
         emit(Progress("warning", 0, opts.iterations, 0, 1, info=msg))
@@ -110,6 +111,20 @@ def train(opts: TrainOptions, progress: ProgressCallback | None = None, resume: 
     seconds = time.perf_counter() - t_run
     return TrainResult(out, opts.iterations, history, batches.skipped, wall,
                        opts.batch * (opts.iterations - start) / max(seconds, 1e-9), guard.rollbacks)
+
+
+#: Extensions a checkpoint written by `train` may have.
+CHECKPOINT_EXTENSIONS = (".pt", ".pth")
+
+
+def check_checkpoint_output(opts: TrainOptions, inputs: list[Path]) -> Path:
+    """`opts.output` as a checkpoint path: a .pt/.pth file in a writable folder that is none of the run's
+    inputs (`inputs`: the style image and training photos; the --init checkpoint and the preview photo
+    are added here), even when it may be overwritten. Existing outputs are the caller's rule (--resume,
+    --overwrite)."""
+    out = Path(opts.output)
+    extra = [Path(p) for p in (opts.init, opts.preview_image) if p]
+    return check_output_path(out, inputs + extra, True, {e: e for e in CHECKPOINT_EXTENSIONS})
 
 
 def preview_path(out: Path, step: int) -> Path:

@@ -10,7 +10,7 @@ from typing import Any
 from ..errors import OptionError
 from ..features import LAYER_NAMES
 from ..nets import ARCHS
-from ..options import check, option
+from ..options import MAX_STYLE_SIDE, MAX_WEIGHT, check, option
 
 
 @dataclass
@@ -22,23 +22,27 @@ class TrainOptions:
     output: str = option("", help="checkpoint to write (.pt)", flag="-o")
     arch: str = option("full", help="full: Johnson et al. 2016 (32/64/128 channels, 5 residual blocks); medium: "
                        "16/32/64, 3 blocks; slim: 8/16/32, 3 blocks, for real time on a CPU", choices=tuple(ARCHS))
-    size: int = option(256, help="training crop size (pixels)", min=32)
-    iterations: int = option(2000, help="training iterations (batches)", min=1)
-    batch: int = option(4, help="photos per batch", min=1)
-    lr: float = option(1e-3, help="Adam learning rate", min=0.0, exclusive_min=True)
-    content_weight: float = option(1.0, help="weight of each content layer's loss", min=0.0)
-    style_weight: float = option(3e4, help="weight of each style layer's Gram loss", min=0.0)
-    tv_weight: float = option(1.0, help="weight of the total-variation (smoothness) loss", min=0.0)
+    size: int = option(256, help="training crop size (pixels)", min=32, max=4096)
+    iterations: int = option(2000, help="training iterations (batches)", min=1, max=10_000_000)
+    batch: int = option(4, help="photos per batch", min=1, max=256)
+    lr: float = option(1e-3, help="Adam learning rate", min=0.0, exclusive_min=True, max=1.0)
+    content_weight: float = option(1.0, help="weight of each content layer's loss", min=0.0, max=MAX_WEIGHT)
+    style_weight: float = option(3e4, help="weight of each style layer's Gram loss", min=0.0, max=MAX_WEIGHT)
+    tv_weight: float = option(1.0, help="weight of the total-variation (smoothness) loss", min=0.0,
+                             max=MAX_WEIGHT)
     content_layers: tuple[str, ...] = option(("relu2_2",), help="comma-separated VGG19 layers, e.g. relu2_2",
                                              items=LAYER_NAMES)
     style_layers: tuple[str, ...] = option(("relu1_1", "relu2_1", "relu3_1"),
                                            help="comma-separated VGG19 layers, e.g. relu1_1,relu2_1,relu3_1",
                                            items=LAYER_NAMES)
-    style_size: int = option(512, help="long side the style image is encoded at (larger: bigger strokes)", min=32)
-    seed: int = option(0, help="random seed (weights, batches, crops)")
+    style_size: int = option(512, help="long side the style image is encoded at (larger: bigger strokes)", min=32,
+                             max=MAX_STYLE_SIDE)
+    seed: int = option(0, help="random seed (weights, batches, crops)", min=0, max=2**32 - 1)
     checkpoint_every: int = option(100, help="write the checkpoint every N iterations (and at the end)", min=1,
+                                   max=10_000_000,
                                    metavar="N")
     preview_every: int = option(100, help="save a preview of a fixed photo every N iterations (0: never)", min=0,
+                                max=10_000_000,
                                 metavar="N")
     preview_image: str | None = option(None, help="photo for the previews (default: the bundled demo photo)")
     precision: str = option("fp32", help="bf16 autocast (auto: only where the hardware has native bf16)",
@@ -49,9 +53,10 @@ class TrainOptions:
                           "--tv-weight x TV", choices=("", "adain"))
     init: str = option("", help="start from this checkpoint's weights (same --arch) instead of random ones: "
                        "fine-tuning", metavar="CKPT")
-    grad_clip: float = option(10.0, help="clip the gradient's global norm to this (0: no clipping)", min=0.0)
+    grad_clip: float = option(10.0, help="clip the gradient's global norm to this (0: no clipping)", min=0.0, max=1e6)
     divergence_factor: float = option(5.0, help="a loss above this times the median of the last 50 steps counts as "
-                                      "divergence: roll back to the last good checkpoint", min=1.0, exclusive_min=True)
+                                      "divergence: roll back to the last good checkpoint", min=1.0, exclusive_min=True,
+                                      max=1e6)
     device: str | None = option(None, help="cpu, cuda, cuda:N (default: CUDA when present, else CPU)")
 
     def validate(self) -> None:

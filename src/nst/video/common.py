@@ -36,10 +36,29 @@ def fraction(v: float | Fraction | str) -> Fraction:
     """A frame rate as an exact fraction: 24, 29.97, "30000/1001"."""
     try:
         f = Fraction(v).limit_denominator(1_000_000) if isinstance(v, float) else Fraction(v)
-    except (ValueError, ZeroDivisionError, TypeError):
+    except (ValueError, ZeroDivisionError, TypeError, OverflowError):
         raise OptionError(f"frame rate must be a positive number, not '{v}'") from None
     if not f > 0:
         raise OptionError(f"frame rate must be positive, not {v}")
+    return f
+
+
+#: The highest frame rate nst writes: more than any display or container use needs (MP4 and WebM
+#: store timestamps, not rates, but players and encoders choke far above this).
+MAX_FPS = 1000
+
+
+def check_fps(v: Any) -> Fraction:
+    """A frame rate a user gave (24, 29.97, "30000/1001"): 0 < fps <= MAX_FPS, or an OptionError naming "fps"."""
+    if isinstance(v, bool):
+        v = "True"  # refused below
+    try:
+        f = fraction(v)
+    except OptionError:
+        raise OptionError(f"must be a positive frame rate like 24, 29.97 or 30000/1001, not {v!r}",
+                          field="fps") from None
+    if f > MAX_FPS:
+        raise OptionError(f"must be at most {MAX_FPS} frames per second, not {float(f):g}", field="fps")
     return f
 
 

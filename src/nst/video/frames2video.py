@@ -19,7 +19,7 @@ from ..io.files import check_input_file
 from ..io.frames import resize
 from ..io.image import check_output_path, load_image
 from ..progress import Progress, ProgressCallback
-from .common import av_message, fraction, warn
+from .common import av_message, check_fps, warn
 from .pipeline import VideoResult
 from .writer import VIDEO_FORMATS, VideoWriter
 
@@ -66,7 +66,7 @@ def frames_to_video(folder: str | os.PathLike, out: str | os.PathLike, fps: floa
     Every frame is scaled to the first frame's size if it differs (with a warning).
     """
     t0 = time.perf_counter()
-    rate = fraction(fps)
+    rate = check_fps(fps)
     files = list_frames(folder)
     inputs = [Path(audio_from)] if audio_from is not None else []
     if audio_from is not None:

@@ -30,38 +30,38 @@ from ..errors import InputError, OptionError, OutputError
 from ..io.frames import arrays_to_tensor, tensor_to_arrays
 from ..io.image import check_output_path
 from ..methods.base import SEQUENTIAL, Sequential
+from ..options import MAX_SIDE, MIN_SIDE, check, option
 from ..progress import Progress, ProgressCallback
-from .resume import WorkDir, fingerprint
+from .resume import WorkDir, check_work_dir, fingerprint
 from .source import SourceFrame, VideoInfo, probe, read_frames
-from .writer import VIDEO_FORMATS, VideoWriter, Worker
+from .writer import VIDEO_FORMATS, VideoWriter, Worker, check_crf
 
 TensorFn = Callable[[torch.Tensor], torch.Tensor]
+
+
+#: A day: longer than any video nst is asked to cut (start, duration in seconds).
+MAX_SECONDS = 86400.0
 
 
 @dataclass
 class VideoOptions:
     """Settings for `stylize_video`; the CLI derives its flags and defaults from these fields."""
 
-    size: int | None = 512            # long side of the stylised frames (None: the source's size)
-    start: float = 0.0                # seconds from the start of the video
-    duration: float | None = None     # seconds to process (None: to the end)
-    max_frames: int | None = None     # stop after this many frames
-    batch: int = 1                    # frames per stylizer call (1 for a SEQUENTIAL stylizer)
-    frames_dir: str | None = None     # also keep every stylised frame here as frame_000001.png, ...
-    crf: int | None = None            # encoder quality (default: 18 for H.264, 32 for VP9)
+    size: int | None = option(512, help="long side of the stylised frames in pixels (None: the source's size)",
+                              min=MIN_SIDE, max=MAX_SIDE)
+    start: float = option(0.0, help="start at this time (seconds or [hh:]mm:ss)", min=0.0, max=MAX_SECONDS)
+    duration: float | None = option(None, help="process this many seconds (seconds or [hh:]mm:ss)", min=0.0,
+                                    exclusive_min=True, max=MAX_SECONDS)
+    max_frames: int | None = option(None, help="stop after N frames", min=1, max=10**9, metavar="N")
+    batch: int = option(1, help="frames per stylizer call (1 for a sequential stylizer)", min=1, max=64)
+    frames_dir: str | None = option(None, help="also save every stylised frame here as frame_000001.png, "
+                                    "frame_000002.png, ...", metavar="DIR")
+    crf: int | None = option(None, help="encoder quality, lower is better (default 18 for H.264, 32 for VP9; "
+                             "H.264 takes 0..51, VP9 0..63)", min=0, max=63)
 
     def validate(self, info: VideoInfo | None = None) -> None:
-        """Check the values; with `info`, also that --start falls inside that video."""
-        if self.size is not None and self.size < 16:
-            raise OptionError(f"--size must be at least 16, not {self.size}")
-        if not (math.isfinite(self.start) and self.start >= 0):
-            raise OptionError(f"--start must be a time >= 0, not {self.start}")
-        if self.duration is not None and not (math.isfinite(self.duration) and self.duration > 0):
-            raise OptionError(f"--duration must be positive, not {self.duration}")
-        if self.max_frames is not None and self.max_frames < 1:
-            raise OptionError(f"--max-frames must be positive, not {self.max_frames}")
-        if self.batch < 1:
-            raise OptionError(f"--batch must be positive, not {self.batch}")
+        """Check the values (OptionError naming the field); with `info`, also that start falls inside that video."""
+        check(self)
         if info is not None and info.duration is not None and self.start >= info.duration:
             raise InputError(f"{info.path}: --start {self.start:g} s is past the end of the video "
                              f"({info.duration:.2f} s)")
@@ -295,6 +295,8 @@ def stylize_video(src: str | os.PathLike, out: str | os.PathLike, stylizer: Tens
     info = probe(src_p)
     opts.validate(info)
     out_p = check_output_path(out, [src_p], overwrite, VIDEO_FORMATS)
+    check_crf(opts.crf, out_p)
+    check_work_dir(out_p)
     if src_p.resolve() == out_p.resolve():  # also refused by check_output_path; keep it explicit
         raise OutputError(f"{out_p}: output path is the same as the input")
     frames_dir = _prepare_frames_dir(Path(opts.frames_dir)) if opts.frames_dir else None

@@ -3,6 +3,10 @@
 A rerun with the same fingerprint reloads those frames and stylises only the rest; a different one
 starts over. Every file in it is written through `nst.io.atomic`, so a crash leaves whole frames
 or none: `completed()` counts the leading frames that are intact.
+
+nst marks the folder it creates (MARKER inside) and only ever adopts a marked folder: a folder of
+that name made by someone else is refused, never used or deleted. Cleaning up deletes only the
+files nst writes there (by name), then the folders if they are empty.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ import contextlib
 import dataclasses
 import json
 import os
-import shutil
+import re
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -25,6 +29,13 @@ from .common import warn
 from .source import VideoInfo
 
 WORK_SUFFIX = ".nst-work"
+#: The file that marks a work folder as made by nst.
+MARKER = ".nst-work-folder"
+_MARKER_TEXT = b"nst video work folder: nst removes it when the video is finished\n"
+# What nst writes in a work folder (and nst.io.atomic's temp names for them): all cleaning deletes.
+_OWN_ROOT = re.compile(r"^(manifest\.json|lock|partial\.[a-z0-9]+|\.nst-work-folder"
+                       r"|\.(manifest\.json|partial\.[a-z0-9]+)\..+\.part\.[a-z0-9]+)$")
+_OWN_FRAME = re.compile(r"^\.?\d{8}\.png(\..+\.part\.png)?$")
 _MANIFEST_VERSION = 2  # 2: the stylizer is identified by its config(), when it has one
 
 
@@ -64,6 +75,16 @@ def fingerprint(info: VideoInfo, opts: Any, stylizer: Any, settings: Mapping[str
     }, default=str, sort_keys=True))
 
 
+def check_work_dir(out: str | os.PathLike) -> Path:
+    """OUT.nst-work/ may be used: it does not exist, or nst made it (its mark is inside)."""
+    root = work_dir_for(out)
+    if (root.exists() or root.is_symlink()) and (root.is_symlink() or not root.is_dir()
+                                                 or not (root / MARKER).is_file()):
+        raise OutputError(f"{root}: exists and was not made by nst (no {MARKER} inside); nst keeps its work files "
+                          "there, so move or rename it, or choose another -o")
+    return root
+
+
 class WorkDir:
     """OUT.nst-work/: manifest.json, frames/NNNNNNNN.png (stylised, lossless), the partial output.
 
@@ -75,7 +96,8 @@ class WorkDir:
         self.frames = self.root / "frames"
         self.lock_file: Any = None
         try:
-            self.frames.mkdir(parents=True, exist_ok=True)
+            self._claim()
+            self.frames.mkdir(exist_ok=True)
             self._lock()
             self._start(fingerprint)
         except OSError as e:
@@ -84,6 +106,23 @@ class WorkDir:
         except BaseException:
             self.release()
             raise
+
+    def _claim(self) -> None:
+        """Create and mark the folder, or adopt one that carries nst's mark; refuse any other."""
+        try:
+            self.root.mkdir()
+        except FileExistsError:
+            check_work_dir(self.root.with_name(self.root.name[:-len(WORK_SUFFIX)]))
+            return
+        with atomic_write(self.root / MARKER) as f:
+            f.write(_MARKER_TEXT)
+
+    def _clear_frames(self) -> None:
+        """Delete the frames nst saved (by name); anything else in frames/ stays."""
+        with contextlib.suppress(OSError):
+            for p in self.frames.iterdir():
+                if _OWN_FRAME.match(p.name) and p.is_file() and not p.is_symlink():
+                    p.unlink(missing_ok=True)
 
     def _start(self, fingerprint: dict) -> None:
         """Keep the frames of an interrupted run with the same fingerprint; otherwise start empty."""
@@ -95,8 +134,7 @@ class WorkDir:
             return
         if old is not None and any(self.frames.iterdir()):
             warn(f"{self.root}: settings differ from the interrupted run's; starting over")
-        shutil.rmtree(self.frames, ignore_errors=True)
-        self.frames.mkdir(parents=True, exist_ok=True)
+        self._clear_frames()
         with atomic_write(manifest) as f:
             f.write(json.dumps(fingerprint, indent=1, sort_keys=True).encode())
             f.flush()
@@ -148,5 +186,15 @@ class WorkDir:
             self.lock_file = None
 
     def remove(self) -> None:
+        """Delete what nst wrote here, then the folders if nothing else is in them."""
         self.release()
-        shutil.rmtree(self.root, ignore_errors=True)
+        self._clear_frames()
+        with contextlib.suppress(OSError):
+            self.frames.rmdir()
+        with contextlib.suppress(OSError):
+            for p in self.root.iterdir():
+                if _OWN_ROOT.match(p.name) and p.name != MARKER and p.is_file() and not p.is_symlink():
+                    p.unlink(missing_ok=True)
+            if [p.name for p in self.root.iterdir()] == [MARKER]:  # only then is the folder nst's alone
+                (self.root / MARKER).unlink()
+                self.root.rmdir()

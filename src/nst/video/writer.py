@@ -29,6 +29,18 @@ VIDEO_FORMATS = {".mp4": "mp4", ".mkv": "matroska", ".webm": "webm", ".gif": "gi
 #: Output extension -> video encoder.
 VIDEO_CODECS = {".mp4": "libx264", ".mkv": "libx264", ".webm": "libvpx-vp9", ".gif": "gif"}
 
+#: Encoder -> the range of its constant-quality setting (crf); GIF has none.
+CRF_RANGES = {"libx264": (0, 51), "libvpx-vp9": (0, 63)}
+
+
+def check_crf(crf: int | None, out: str | os.PathLike) -> None:
+    """`crf` within the range of the encoder that `out`'s extension picks (OptionError naming "crf")."""
+    rng = CRF_RANGES.get(VIDEO_CODECS.get(Path(out).suffix.lower(), ""))
+    if crf is not None and rng is not None and not rng[0] <= crf <= rng[1]:
+        raise OptionError(f"must be between {rng[0]} and {rng[1]} for {Path(out).suffix.lower()} "
+                          f"({VIDEO_CODECS[Path(out).suffix.lower()]}), not {crf}", field="crf")
+
+
 #: What `VideoWriter.write` takes: H x W x 3 uint8 RGB, or a 1 x 3 x H x W / 3 x H x W float tensor.
 FrameLike = Union[np.ndarray, torch.Tensor]
 
@@ -118,6 +130,7 @@ class VideoWriter:
             raise OutputError(f"{self.path}: unsupported video format '{self.ext or '(none)'}' "
                               f"(use {', '.join(sorted(VIDEO_FORMATS))})")
         self.fps = fraction(fps)
+        check_crf(crf, self.path)
         if width < 1 or height < 1:
             raise OptionError(f"frame size must be positive, got {width}x{height}")
         self.width, self.height = int(width), int(height)
