@@ -58,4 +58,4 @@ def test_the_cli_names_the_flag(photo_path, tmp_path, capsys) -> None:
     assert code == 2 and err == "nst: error: --strength must be between 0 and 1, not 3\n"  # a usage error
     code = main(["image", str(photo_path), "--style", "udnie", "--method", "adain", "--engine", "opencv",
                  "-o", str(tmp_path / "x.png")])
-    assert code == 1 and "--engine does not apply to --method adain" in capsys.readouterr().err
+    assert code == 2 and "--engine does not apply to --method adain" in capsys.readouterr().err
