@@ -6,10 +6,12 @@ import argparse
 import dataclasses
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 from .common import Parser, whole_number
 from .progress import ProgressLine
+
+T = TypeVar("T")
 
 
 def add_parsers(sub: Any) -> None:
@@ -45,7 +47,6 @@ def add_parsers(sub: Any) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from ..errors import OutputError
     from ..options import build
     from ..train import TrainOptions, train
     from .options import given
@@ -53,15 +54,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     if hasattr(args, "base"):
         return _cmd_add_style(args)
     opts = build(TrainOptions, given(args, [f.name for f in dataclasses.fields(TrainOptions)]))
-    out = Path(opts.output)
-    if out.exists() and not (args.resume or args.overwrite):
-        raise OutputError(f"{out} exists; use --resume to continue it or --overwrite to start afresh")
-    bar = ProgressLine(f"train {Path(opts.style).stem}", enabled=not args.quiet)
     t0 = time.perf_counter()
-    try:
-        result = train(opts, bar, resume=args.resume and out.exists())
-    finally:
-        bar.close()
+    result = _run(args, Path(opts.output), f"train {Path(opts.style).stem}",
+                  lambda bar, resume: train(opts, bar, resume))
     last = result.losses[-1] if result.losses else {}
     print(f"wrote {result.path} after {result.iterations} iterations in {time.perf_counter() - t0:.0f} s "
           f"({result.images_per_second:.2f} images/s); final loss {last.get('total', float('nan')):.4g}")
@@ -108,8 +103,20 @@ def cmd_export(args: argparse.Namespace) -> int:
 __all__ = ["add_parsers", "Parser"]
 
 
-def _cmd_add_style(args: argparse.Namespace) -> int:
+def _run(args: argparse.Namespace, out: Path, label: str, fn: Callable[[ProgressLine, bool], T]) -> T:
+    """A training run with the output rule (an existing file needs --resume or --overwrite) and the bar."""
     from ..errors import OutputError
+
+    if out.exists() and not (args.resume or args.overwrite):
+        raise OutputError(f"{out} exists; use --resume to continue it or --overwrite to start afresh")
+    bar = ProgressLine(label, enabled=not args.quiet)
+    try:
+        return fn(bar, args.resume and out.exists())
+    finally:
+        bar.close()
+
+
+def _cmd_add_style(args: argparse.Namespace) -> int:
     from ..options import build
     from ..train import TrainOptions
     from ..train.addon import AddStyleOptions, train_style
@@ -119,13 +126,7 @@ def _cmd_add_style(args: argparse.Namespace) -> int:
     check_applies(values, [AddStyleOptions], "--base (an add-on style)")
     opts = build(AddStyleOptions, values)
     out = Path(opts.output)
-    if out.exists() and not (args.resume or args.overwrite):
-        raise OutputError(f"{out} exists; use --resume to continue it or --overwrite to start afresh")
-    bar = ProgressLine(f"add style {Path(opts.style).stem}", enabled=not args.quiet)
-    try:
-        result = train_style(opts, bar, resume=args.resume and out.exists())
-    finally:
-        bar.close()
+    result = _run(args, out, f"add style {Path(opts.style).stem}", lambda bar, resume: train_style(opts, bar, resume))
     last = result.losses[-1] if result.losses else {}
     print(f"wrote {result.path} ({out.stat().st_size // 1024} kB) after {result.iterations} iterations in "
           f"{result.seconds:.0f} s; final loss {last.get('total', float('nan')):.4g}; use it with "

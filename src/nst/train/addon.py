@@ -35,7 +35,7 @@ from ..device import autocast, pick_device, use_bf16
 from ..errors import InputError, OptionError
 from ..features import LAYER_NAMES, get_vgg
 from ..io.frames import resize_long_side
-from ..io.image import load_image
+from ..io.image import check_output_path, load_image
 from ..nets import CondInstanceNorm, MultiStyleNet, add_style, style_norms
 from ..options import check, option
 from ..progress import Progress, ProgressCallback
@@ -104,7 +104,10 @@ def train_style(opts: AddStyleOptions, progress: ProgressCallback | None = None,
     name = style_label(opts.style)
     style_path = resolve_style(opts.style)
     style = resize_long_side(load_image(style_path), opts.style_size).to(device)
-    out = Path(opts.output)
+    files = list_images(opts.data)
+    # a .pt/.pth path that is none of the run's inputs, even when it may be overwritten
+    out = check_output_path(Path(opts.output), [style_path, base_path, *files], True,
+                            {e: e for e in (".pt", ".pth")})
     start, history, wall, norms = 0, [], 0.0, None
     if resume:
         prev = read_checkpoint(out)
@@ -130,7 +133,7 @@ def train_style(opts: AddStyleOptions, progress: ProgressCallback | None = None,
     with torch.no_grad(), autocast(device, bf16):
         sf = vgg(style, opts.style_layers)
     targets = {n: L.gram(sf[n]) for n in opts.style_layers}
-    batches = PhotoBatches(list_images(opts.data), opts.size, opts.batch, opts.seed,
+    batches = PhotoBatches(files, opts.size, opts.batch, opts.seed,
                            lambda msg: emit(Progress("warning", 0, opts.iterations, 0, 1, info=msg)))
     mix = torch.zeros(opts.batch, new + 1, device=device)
     mix[:, new] = 1.0
