@@ -82,10 +82,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--photos", default=str(Path(__file__).resolve().parents[2] / "shared" / "data" / "content"))
     p.add_argument("--size", type=int, default=512)
     p.add_argument("--methods", default="net,adain")
+    p.add_argument("--model", default=None, help="a multi-style network to score (default: the shipped networks)")
     p.add_argument("--no-write", action="store_true", help="print only; do not update bench/RESULTS.md")
     a = p.parse_args(argv)
     torch.set_num_threads(2)
-    styles = a.styles.split(",") if a.styles else [s for s in nst.list_styles() if shipped_model(s)]
+    if a.model:
+        from nst.checkpoints import read_checkpoint
+
+        styles = a.styles.split(",") if a.styles else list(read_checkpoint(a.model)["arch"]["styles"])
+    else:
+        styles = a.styles.split(",") if a.styles else [s for s in nst.list_styles() if shipped_model(s)]
     photos = [load_image(Path(a.photos) / name) for name in DEFAULT_PHOTOS if (Path(a.photos) / name).exists()]
     if len(photos) < 5:
         print(f"need at least 5 photos in {a.photos}", file=sys.stderr)
@@ -96,10 +102,11 @@ def main(argv: list[str] | None = None) -> int:
         painting = load_image(get_style(style).path)
         row = [style]
         for method in a.methods.split(","):
-            if method == "net" and shipped_model(style) is None:
+            if method == "net" and shipped_model(style) is None and not a.model:
                 row += ["-", "-"]
                 continue
-            s = make_stylizer(method, [style], precision="fp32")
+            extra = {"model": a.model, "engine": "torch"} if method == "net" and a.model else {}
+            s = make_stylizer(method, [style], precision="fp32", **extra)
             ratio, content = evaluate(metric, s, painting, photos, a.size)
             row += [f"{ratio:.2f}", f"{content:.2f}"]
         rows.append(row)
@@ -109,8 +116,10 @@ def main(argv: list[str] | None = None) -> int:
                       ["| " + " | ".join(r) + " |" for r in rows])
     print(table)
     if not a.no_write:
+        which = f"`{Path(a.model).name}`" if a.model else "the shipped networks"
         write_section("Quality of the fast methods (bench/quality.py)",
-                      f"{stamp()} Mean over {len(photos)} photos of ../shared/data/content at {a.size} px "
+                      f"{stamp()} Networks: {which}. Mean over {len(photos)} photos of ../shared/data/content "
+                      f"at {a.size} px "
                       f"(metric at {METRIC_SIZE} px; bar: style ratio <= 0.40, content distance <= 1.3).\n\n{table}")
     return 0
 
