@@ -361,3 +361,24 @@ def test_export_never_overwrites(flag: str, user_dir: Path, capsys: pytest.Captu
         code, err = cli(capsys, ["export", str(model), flag, str(target)] + (["--overwrite"] if overwrite else []))
         assert code == 1 and message in one_line(err)
     assert files(user_dir) == before
+
+
+def test_train_previews_never_replace_an_input(tmp_path: Path) -> None:
+    """A training photo that happens to sit where a preview goes is refused, not overwritten."""
+    from PIL import Image
+
+    from nst.errors import OutputError
+    from nst.train import TrainOptions, train
+
+    from ..conftest import make_photo
+
+    data = tmp_path / "run_previews"  # the previews folder of -o run.pt, used as the photo folder
+    data.mkdir()
+    photo = data / "iter_000001.jpg"
+    Image.fromarray(make_photo(64, 64)).save(photo)
+    before = photo.read_bytes()
+    opts = TrainOptions(style="udnie", data=str(data), output=str(tmp_path / "run.pt"), arch="slim", size=32,
+                        iterations=1, batch=1, preview_every=1, style_size=32, checkpoint_every=1)
+    with pytest.raises(OutputError):
+        train(opts)
+    assert photo.read_bytes() == before

@@ -100,7 +100,9 @@ def train(opts: TrainOptions, progress: ProgressCallback | None = None, resume: 
             with torch.no_grad():
                 image = stylize_padded(net, preview.to(device)).cpu()
             net.train()
-            save_image(image, preview_path(out, step))
+            # nst's own previews may be replaced (a resumed run), never one of the run's inputs
+            protected = [style_path, *files, *(Path(p) for p in (opts.init, opts.preview_image) if p)]
+            save_image(image, check_output_path(preview_path(out, step), protected, True, {".jpg": ".jpg"}))
         if step % opts.checkpoint_every == 0 or step == opts.iterations:
             guard.hold(step, history, wall)
         emit(Progress("train", step, opts.iterations, step, opts.iterations, record, image,
