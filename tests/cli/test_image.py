@@ -11,7 +11,7 @@ from PIL import Image
 
 from nst.cli import main
 
-from .conftest import make_photo
+from ..conftest import make_photo
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
