@@ -347,18 +347,23 @@ def test_export_opset_out_of_range(tmp_path: Path, capsys: pytest.CaptureFixture
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.pt"]
 
 
-def _model_path(tmp_path: Path, kind: str) -> tuple[Path, str]:
+def _odd_path(tmp_path: Path, kind: str, suffix: str) -> tuple[Path, str] | None:
+    """An input of the wrong kind and the message it must get; None for the kinds each caller adds."""
     if kind == "directory":
-        (tmp_path / "models").mkdir()
-        return tmp_path / "models", "is a directory"
+        (tmp_path / "folder").mkdir()
+        return tmp_path / "folder", "is a directory"
     if kind == "fifo":
-        return fifo(tmp_path / "pipe.pt"), "is a FIFO"
+        return fifo(tmp_path / f"pipe{suffix}"), "is a FIFO"
     if kind == "device":
         return Path("/dev/zero"), "is a device"
     if kind == "empty":
-        (tmp_path / "empty.pt").write_bytes(b"")
-        return tmp_path / "empty.pt", "empty file"
-    return tmp_path / "nope.pt", "no such model file"
+        (tmp_path / f"empty{suffix}").write_bytes(b"")
+        return tmp_path / f"empty{suffix}", "empty file"
+    return None
+
+
+def _model_path(tmp_path: Path, kind: str) -> tuple[Path, str]:
+    return _odd_path(tmp_path, kind, ".pt") or (tmp_path / "nope.pt", "no such model file")
 
 
 @pytest.mark.parametrize("kind", ["directory", "fifo", "device", "empty", "missing"])
@@ -376,17 +381,8 @@ def test_model_of_the_wrong_kind(tmp_path: Path, capsys: pytest.CaptureFixture[s
 
 
 def _input_path(tmp_path: Path, kind: str) -> tuple[Path, str]:
-    if kind == "directory":
-        (tmp_path / "folder").mkdir()
-        return tmp_path / "folder", "is a directory"
-    if kind == "fifo":
-        return fifo(tmp_path / "pipe.png"), "is a FIFO"
-    if kind == "device":
-        return Path("/dev/zero"), "is a device"
-    if kind == "empty":
-        (tmp_path / "empty.png").write_bytes(b"")
-        return tmp_path / "empty.png", "empty file"
-    return photo(tmp_path / "still.png"), "is a still image, not a video; use nst image"
+    return _odd_path(tmp_path, kind, ".png") or (photo(tmp_path / "still.png"),
+                                                 "is a still image, not a video; use nst image")
 
 
 @pytest.mark.parametrize("kind", ["directory", "fifo", "device", "empty"])
