@@ -21,6 +21,7 @@ import argparse
 import json
 import math
 import os
+import platform
 import sys
 import time
 from pathlib import Path
@@ -33,7 +34,7 @@ from PIL import Image
 from nst import losses as L
 from nst.checkpoints import MULTI_FORMAT, MULTI_FORMAT_VERSION, save_checkpoint
 from nst.device import autocast, use_bf16
-from nst.features import get_vgg
+from nst.features import get_vgg, loss_network
 from nst.io.frames import resize_long_side
 from nst.io.image import load_image
 from nst.nets import MultiStyleConfig, MultiStyleNet
@@ -41,6 +42,16 @@ from nst.registry import get_style
 
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
 DEFAULT_STYLES = "starry_night,the_scream,great_wave,composition_vii,udnie,woman_with_a_hat,shipwreck,wheat_field"
+
+
+def cpu_model() -> str:
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "CPU"
 
 
 def main() -> int:
@@ -60,6 +71,7 @@ def main() -> int:
     p.add_argument("--tw", type=float, default=1.0, help="TV weight")
     p.add_argument("--content-layer", default="relu3_1")
     p.add_argument("--blocks", type=int, default=5)
+    p.add_argument("--skips", action="store_true", help="MultiStyleNet's 1x1 skip convolutions (see nets.py)")
     p.add_argument("--precision", default="auto")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--ckpt-every", type=int, default=50)
@@ -78,6 +90,7 @@ def main() -> int:
     dev = torch.device("cpu")
     bf16 = use_bf16(a.precision, dev)
     vgg = get_vgg(dev)
+    lossnet, feat_dtype = loss_network(dev, bf16), torch.bfloat16 if bf16 else torch.float32
     with torch.no_grad():
         grams = []
         for n in names:
@@ -109,7 +122,8 @@ def main() -> int:
             idx.append(int(rng.integers(len(names))))
         return torch.stack(xs), torch.tensor(idx)
 
-    net = MultiStyleNet(MultiStyleConfig(tuple(names), blocks=a.blocks))
+    net = MultiStyleNet(MultiStyleConfig(tuple(names), blocks=a.blocks, skips=a.skips))
+    net = net.to(memory_format=torch.channels_last)
     opt = torch.optim.Adam(net.parameters(), lr=a.lr)
     ck = out / "ckpt.pt"
     step, wall, seen = 0, 0.0, 0
@@ -121,7 +135,11 @@ def main() -> int:
         say(f"resumed at step {step}")
     elif a.init:
         d = torch.load(a.init, weights_only=True)
-        net.load_state_dict({k: v.float() for k, v in d["state_dict"].items()})
+        res = net.load_state_dict({k: v.float() for k, v in d["state_dict"].items()}, strict=False)
+        if res.unexpected_keys or any(not k.startswith("skip") for k in res.missing_keys):
+            raise SystemExit(f"{a.init}: weights do not fit ({res.unexpected_keys[:3]} {res.missing_keys[:3]})")
+        if res.missing_keys:
+            say(f"new (zero) skip convolutions: {res.missing_keys}")
         step, seen = int(d.get("iteration", 0)), int(d.get("train", {}).get("seen", 0))
         say(f"initialised from {a.init} (step {step})")
     say(f"args {json.dumps(vars(a))} photos {len(files)} styles {names} bf16 {bf16}")
@@ -133,21 +151,23 @@ def main() -> int:
         save_checkpoint(out / "weights_fp16.pt", {
             "format": MULTI_FORMAT, "format_version": MULTI_FORMAT_VERSION, "arch": net.config.to_dict(),
             "style": {"name": "+".join(names)}, "iteration": step, "wall_time": wall,
-            "train": {**vars(a), "seen": seen, "hardware": "2-core CPU"},
+            "train": {**vars(a), "seen": seen, "hardware": hardware},
             "state_dict": {k: v.half() if v.is_floating_point() else v for k, v in net.state_dict().items()}})
 
+    hardware = f"{os.cpu_count()}-core {cpu_model()} ({'bf16' if bf16 else 'fp32'})"
     hist: list[float] = []
     last, acc = time.time(), {"c": 0.0, "s": 0.0, "tv": 0.0}
     while step < a.iterations and wall < a.seconds:
         t0 = time.time()
         x, idx = batch(step)
+        x = x.contiguous(memory_format=torch.channels_last)
         with autocast(dev, bf16):
             y = net(x, F.one_hot(idx, len(names)).float())
-            with torch.no_grad():
-                fx = vgg(x, (a.content_layer,))[a.content_layer]
-            fy = vgg(y, (a.content_layer,) + STYLE_LAYERS)
+        with torch.no_grad():
+            fx = lossnet(x.to(feat_dtype), (a.content_layer,))[a.content_layer]
+        fy = lossnet(y.to(feat_dtype), (a.content_layer,) + STYLE_LAYERS)
         c = L.relative_feature_distance(fy[a.content_layer], fx)
-        s = sum(L.relative_gram_distance(L.gram(fy[layer]), targets[i][idx]).mean()
+        s = sum(L.relative_gram_distance(L.gram(fy[layer], precise=False), targets[i][idx]).mean()
                 for i, layer in enumerate(STYLE_LAYERS)) / len(STYLE_LAYERS)
         tv = L.tv_loss(y.float())
         loss = a.cw * c + a.sw * s + a.tw * tv

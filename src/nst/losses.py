@@ -30,16 +30,20 @@ from .device import autocast
 _RGB2YIQ = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
 
 
-def gram(f: torch.Tensor) -> torch.Tensor:
-    """Gram matrix normalised by the number of elements: N x C x C = F F^T / (C H W).
+def gram(f: torch.Tensor, precise: bool = True) -> torch.Tensor:
+    """Gram matrix normalised by the number of elements: N x C x C = F F^T / (C H W), in fp32.
 
     Normalising by C*H*W (not only H*W) keeps style losses of different layers and image
     sizes on one scale, so one style weight works across sizes and the multi-scale schedule.
-    Computed in fp32 even under autocast: Gram sums of many products lose too much in bf16.
+    `precise`: the product in fp32 even for bf16 features (L-BFGS needs it). Training passes False:
+    the product runs in the features' dtype (bf16 matrix units accumulate in fp32; only the result is
+    rounded, about 3 significant digits, plenty for a loss).
     """
     n, c, h, w = f.shape
-    x = f.reshape(n, c, h * w).float()
-    return torch.bmm(x, x.transpose(1, 2)) / (c * h * w)
+    x = f.reshape(n, c, h * w)
+    if precise:
+        x = x.float()
+    return torch.bmm(x, x.transpose(1, 2)).float() / (c * h * w)
 
 
 def content_loss(f: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -208,9 +208,13 @@ class MultiStyleConfig:
     styles: tuple[str, ...]                          # one set of norm parameters per style, in this order
     channels: tuple[int, int, int] = (16, 32, 64)    # 1/2-, 1/4- and 1/8-resolution widths
     blocks: int = 5                                  # residual blocks at 1/8 resolution
+    skips: bool = False                              # 1x1 skip convolutions from the 1/2 and 1/4 encoders
 
     def to_dict(self) -> dict[str, object]:
-        return {"styles": list(self.styles), "channels": list(self.channels), "blocks": self.blocks}
+        d: dict[str, object] = {"styles": list(self.styles), "channels": list(self.channels), "blocks": self.blocks}
+        if self.skips:  # older files have no such field, and read as False
+            d["skips"] = True
+        return d
 
     @classmethod
     def from_dict(cls, d: dict[str, object]) -> "MultiStyleConfig":
@@ -222,7 +226,10 @@ class MultiStyleConfig:
                 raise ValueError(f"{len(names)} styles (at most {MAX_STYLES})")
             styles = tuple(str(s) for s in names)
             ch = tuple(int(c) for c in list(d["channels"])[:4])  # type: ignore[call-overload]
-            cfg = cls(styles, ch, int(d["blocks"]))  # type: ignore[arg-type, call-overload]
+            skips = d.get("skips", False)
+            if not isinstance(skips, bool):
+                raise TypeError("skips must be true or false")
+            cfg = cls(styles, ch, int(d["blocks"]), skips)  # type: ignore[arg-type, call-overload]
         except (KeyError, TypeError, ValueError, OverflowError) as e:
             raise OptionError(f"invalid architecture ({_short(e)})") from None
         if len(cfg.channels) != 3 or min(cfg.channels) < 1 or cfg.blocks < 0 or not cfg.styles:
@@ -303,7 +310,10 @@ class MultiStyleNet(nn.Module):
     image to 1/8 resolution, where the residual blocks do most of the work on few positions; two
     nearest-neighbour resize-convolutions go back to 1/2 resolution, and a pixel shuffle (Shi et al.
     2016) makes the full-resolution output, so no layer runs at full resolution. The 1/8 trunk also
-    gives a large receptive field (brush strokes of tens of pixels) for few FLOPs.
+    gives a large receptive field (brush strokes of tens of pixels) for few FLOPs. With `skips`, a 1x1
+    convolution of each encoder's output (1/4 and 1/2 resolution) is added to the decoder's output at the
+    same resolution (a U-Net's skip, Ronneberger et al. 2015), so detail need not squeeze through the 1/8
+    trunk; the skip convolutions start at zero, so a network trained without them loads unchanged.
 
     forward(x, mix): x N x 3 x H x W RGB [0, 1] with H, W multiples of 8 (`multiple`); mix N x S
     style weights (None: the `mix` buffers, set by `select`). Output N x 3 x H x W RGB, unclamped.
@@ -321,13 +331,27 @@ class MultiStyleNet(nn.Module):
         self.res = nn.ModuleList([_CondResidual(c3, n) for _ in range(config.blocks)])
         self.u1, self.u2 = _CondConv(c3, c2, 3, 1, n), _CondConv(c2, c1, 3, 1, n)
         self.out = _CondConv(c1, 12, 3, 1, n, norm=False, relu=False)
+        self.skip1: nn.Conv2d | None = None
+        self.skip2: nn.Conv2d | None = None
+        if config.skips:
+            self.skip1, self.skip2 = nn.Conv2d(c1, c1, 1), nn.Conv2d(c2, c2, 1)
+            for conv in (self.skip1, self.skip2):
+                nn.init.zeros_(conv.weight)
+                if conv.bias is not None:
+                    nn.init.zeros_(conv.bias)
 
     def forward(self, x: torch.Tensor, mix: torch.Tensor | None = None) -> torch.Tensor:
-        y = self.d3(self.d2(self.d1(x, mix), mix), mix)
+        e1 = self.d1(x, mix)
+        e2 = self.d2(e1, mix)
+        y = self.d3(e2, mix)
         for block in self.res:
             y = block(y, mix)
         y = self.u1(F.interpolate(y, scale_factor=2.0, mode="nearest"), mix)
+        if self.skip2 is not None:
+            y = y + self.skip2(e2)
         y = self.u2(F.interpolate(y, scale_factor=2.0, mode="nearest"), mix)
+        if self.skip1 is not None:
+            y = y + self.skip1(e1)
         return F.pixel_shuffle(self.out(y), 2)
 
     def style_weights(self, weights: dict[str, float]) -> torch.Tensor:
@@ -352,15 +376,23 @@ class MultiStyleNet(nn.Module):
         return net.eval()
 
     def flops_per_pixel(self) -> float:
-        """Multiply-adds x 2 of the convolutions per input pixel."""
-        total, area = 0.0, 1.0
-        for name, m in self.named_modules():
-            if isinstance(m, nn.Conv2d):
-                if name.startswith("u"):  # after a 2x nearest-neighbour upsampling
-                    area *= 4
-                area /= m.stride[0] ** 2
-                total += 2 * m.in_channels * m.out_channels * m.kernel_size[0] * m.kernel_size[1] * area
-        return total
+        """Multiply-adds x 2 of the convolutions per input pixel (counted on a 64 x 64 forward pass)."""
+        total = 0.0
+
+        def count(m: nn.Module, inputs: tuple[torch.Tensor, ...], out: torch.Tensor) -> None:
+            nonlocal total
+            assert isinstance(m, nn.Conv2d)
+            k = m.kernel_size[0] * m.kernel_size[1]
+            total += 2 * m.in_channels * k * out.numel()
+
+        hooks = [m.register_forward_hook(count) for m in self.modules() if isinstance(m, nn.Conv2d)]
+        try:
+            with torch.no_grad():
+                self(torch.zeros(1, 3, 64, 64), torch.full((1, len(self.config.styles)), 1.0 / len(self.config.styles)))
+        finally:
+            for h in hooks:
+                h.remove()
+        return total / (64 * 64)
 
 
 def add_style(net: MultiStyleNet, name: str, norms: dict[str, tuple[torch.Tensor, torch.Tensor]] | None = None
@@ -369,7 +401,7 @@ def add_style(net: MultiStyleNet, name: str, norms: dict[str, tuple[torch.Tensor
     parameters; without it they start as the mean of the existing styles' (a neutral start)."""
     if name in net.config.styles:
         raise OptionError(f"the network already has a style named {name!r}")
-    cfg = MultiStyleConfig(net.config.styles + (name,), net.config.channels, net.config.blocks)
+    cfg = MultiStyleConfig(net.config.styles + (name,), net.config.channels, net.config.blocks, net.config.skips)
     bigger = MultiStyleNet(cfg)
     state = net.state_dict()
     with torch.no_grad():

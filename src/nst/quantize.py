@@ -40,7 +40,9 @@ def _calibration(input_name: str) -> list[dict[str, np.ndarray]]:
     for name in ("chelsea_cat.png", "rocket.jpg"):
         img = load_image(Path(str(resources.files("nst") / "assets" / name)))
         for h, w in CALIBRATION_SIZES:
-            x = resize_long_side(img, max(h, w))[..., :h - h % 8, :w - w % 8]
+            x = resize_long_side(img, max(h, w))
+            xh, xw = x.shape[-2:]  # the photo's own shape, cut to multiples of 8 (a network with skips needs them)
+            x = x[..., :xh - xh % 8, :xw - xw % 8]
             batches.append({input_name: np.ascontiguousarray(x.numpy().astype(np.float32))})
     return batches
 

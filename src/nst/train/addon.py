@@ -33,7 +33,7 @@ from ..checkpoints import (
 )
 from ..device import autocast, pick_device, use_bf16
 from ..errors import InputError, OptionError
-from ..features import LAYER_NAMES, get_vgg
+from ..features import LAYER_NAMES, get_vgg, loss_network
 from ..io.frames import resize_long_side
 from ..io.image import check_output_path, load_image
 from ..nets import CondInstanceNorm, MultiStyleNet, add_style, style_norms
@@ -115,7 +115,7 @@ def train_style(opts: AddStyleOptions, progress: ProgressCallback | None = None,
             raise InputError(f"{out}: not an add-on of {base_path.name}; cannot resume it")
         start, history, wall = int(prev["iteration"]), list(prev["losses"]), float(prev["wall_time"])
         norms = {k: (v[0].float(), v[1].float()) for k, v in prev["norms"].items()}
-    net = add_style(base, name, norms).to(device).train()
+    net = add_style(base, name, norms).to(device, memory_format=torch.channels_last).train()  # type: ignore[call-overload]
     for p in net.parameters():
         p.requires_grad_(False)
     new = len(net.config.styles) - 1
@@ -129,24 +129,25 @@ def train_style(opts: AddStyleOptions, progress: ProgressCallback | None = None,
                 p.register_hook(lambda g, mask=mask: g * mask)  # only the new style's row learns
                 params.append(p)
     optimizer = torch.optim.Adam(params, lr=opts.lr)
-    vgg = get_vgg(device)
-    with torch.no_grad(), autocast(device, bf16):
-        sf = vgg(style, opts.style_layers)
+    with torch.no_grad():
+        sf = get_vgg(device)(style, opts.style_layers)
     targets = {n: L.gram(sf[n]) for n in opts.style_layers}
+    vgg, dtype = loss_network(device, bf16), torch.bfloat16 if bf16 else torch.float32
     batches = PhotoBatches(files, opts.size, opts.batch, opts.seed,
                            lambda msg: emit(Progress("warning", 0, opts.iterations, 0, 1, info=msg)))
     mix = torch.zeros(opts.batch, new + 1, device=device)
     mix[:, new] = 1.0
     for step in range(start, opts.iterations):
         t0 = time.perf_counter()
-        x = batches(step).to(device)
+        x = batches(step).to(device).contiguous(memory_format=torch.channels_last)
         with autocast(device, bf16):
             y = net(x, mix[:x.shape[0]])
-            with torch.no_grad():
-                fx = vgg(x, opts.content_layers)
-            fy = vgg(y, tuple(dict.fromkeys(opts.content_layers + opts.style_layers)))
+        with torch.no_grad():
+            fx = vgg(x.to(dtype), opts.content_layers)
+        fy = vgg(y.to(dtype), tuple(dict.fromkeys(opts.content_layers + opts.style_layers)))
         c = torch.stack([L.relative_feature_distance(fy[n], fx[n]) for n in opts.content_layers]).mean()
-        s = torch.stack([L.relative_gram_distance(L.gram(fy[n]), targets[n]).mean() for n in opts.style_layers]).mean()
+        s = torch.stack([L.relative_gram_distance(L.gram(fy[n], precise=False), targets[n]).mean()
+                         for n in opts.style_layers]).mean()
         tv = L.tv_loss(y.float())
         total = opts.content_weight * c + opts.style_weight * s + opts.tv_weight * tv
         if not torch.isfinite(total):
