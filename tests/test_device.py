@@ -39,3 +39,28 @@ def test_auto_precision_runs_on_both_paths(monkeypatch: pytest.MonkeyPatch, nati
     ref = make_stylizer("adain", [make_style(48, 48)], style_size=64, precision="fp32")(x)
     assert y.shape == x.shape and torch.isfinite(y).all()
     assert (y - ref).abs().mean() < (0.03 if native else 1e-6)
+
+
+@pytest.mark.parametrize("amx,native,expected", [(True, True, "torch"), (False, True, "onnxruntime"),
+                                                 (True, False, "onnxruntime"), (False, False, "onnxruntime")])
+def test_engine_auto_is_torch_bf16_only_on_amx(monkeypatch: pytest.MonkeyPatch, amx: bool, native: bool,
+                                               expected: str) -> None:
+    import nst.engines
+
+    monkeypatch.setattr(nst.engines, "amx_bf16", lambda: amx)
+    monkeypatch.setattr(nst.engines, "bf16_supported", lambda device: native)
+    assert nst.engines.fastest_engine() == expected
+
+
+def test_torch_bf16_runner_casts_a_copy_and_stays_close() -> None:
+    from nst.engines import torch_runner
+    from nst.nets import MultiStyleConfig, MultiStyleNet
+
+    torch.manual_seed(0)
+    net = MultiStyleNet(MultiStyleConfig(("a",), (4, 8, 8), 1, skips=True)).select({"a": 1.0})
+    x = torch.from_numpy(make_photo(40, 56)).permute(2, 0, 1)[None].float() / 255
+    ref = torch_runner(net, torch.device("cpu"), "fp32")(x)
+    y = torch_runner(net, torch.device("cpu"), "bf16")(x)
+    assert y.dtype == torch.float32 and y.shape == x.shape
+    assert next(net.parameters()).dtype == torch.float32  # the caller's network is not cast
+    assert (y - ref).abs().mean() < 0.02

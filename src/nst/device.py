@@ -47,6 +47,12 @@ def _cpu_has_bf16() -> bool:
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
+def amx_bf16() -> bool:
+    """The CPU has AMX matrix units for bf16 (Sapphire Rapids and later Xeons): torch's oneDNN runs bf16
+    convolutions on them at ~9x fp32 (a 3x3 conv of 256 channels: 3.0 TFLOP/s against 0.34 on 2 cores)."""
+    return "amx_bf16" in _cpu_flags().split()
+
+
 def int8_fast() -> bool:
     """int8 convolutions pay off on CPUs with VNNI (AVX-512 VNNI, AVX-VNNI or AMX): bench/realtime.py."""
     flags = _cpu_flags()
