@@ -197,3 +197,13 @@ def test_bytes_are_decoded_with_the_file_guards(tmp_path: Path) -> None:
     _png_header_only(bomb, 30000, 30000)
     with pytest.raises(InputError, match="too large"):
         load_image(bomb.read_bytes())
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+def test_all_finite_finds_one_bad_value(bad: float) -> None:
+    from nst.io.image import all_finite
+
+    x = torch.rand(1, 3, 17, 23)
+    assert all_finite(x) and all_finite(x.bfloat16()) and all_finite(torch.empty(0))
+    x[0, 2, 16, 22] = bad
+    assert not all_finite(x) and not all_finite(x.bfloat16())

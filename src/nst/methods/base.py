@@ -32,7 +32,7 @@ from typing import Any, Callable, Protocol, Sequence, runtime_checkable
 import torch
 
 from ..errors import InputError, NSTError, OptionError
-from ..io.image import check_image
+from ..io.image import all_finite, check_image
 from ..memory import is_allocation_failure, out_of_memory
 from ..progress import ProgressCallback
 
@@ -114,7 +114,7 @@ class BaseStylizer:
         if tuple(out.shape) != tuple(frames.shape):
             raise InputError(f"{self.name}: the result has shape {tuple(out.shape)} for frames of shape "
                              f"{tuple(frames.shape)} (a broken model?)")
-        if not bool(torch.isfinite(out).all()):
+        if not all_finite(out):
             raise InputError(f"{self.name}: the result has NaN or infinite values (a broken model or weights?)")
         return out
 
