@@ -132,13 +132,19 @@ def test_shipped_models_are_small_and_load() -> None:
     from nst.engines import load_model
     from nst.registry import shipped_models, styles
 
+    from nst.checkpoints import MULTI_FORMAT, read_checkpoint
+
     shipped = shipped_models()
     assert len(shipped) >= 4  # the product promise: trained networks for at least four bundled styles
     for name, path in shipped.items():
         assert path.stat().st_size <= 10_000_000, name
         assert styles()[name].model_path == path
-        net, meta = load_model(name)
-        assert meta["style"]["name"] == name and "optimizer" not in meta
+        ckpt = read_checkpoint(path)
+        multi = ckpt["format"] == MULTI_FORMAT
+        net, meta = load_model(path, {name: 1.0}) if multi else load_model(name)
+        assert "optimizer" not in meta and "opt" not in meta
+        assert name in (meta["arch"]["styles"] if multi else [meta["style"]["name"]])
+        assert all(v.dtype == torch.float16 for v in ckpt["state_dict"].values() if v.is_floating_point())
         with torch.no_grad():
             y = stylize_padded(net, torch.rand(1, 3, 20, 24))
         assert torch.isfinite(y).all()
