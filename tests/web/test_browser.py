@@ -193,8 +193,7 @@ def test_screenshots(browser: Any, server: Server, tmp_path: Path, name: str, vi
     page.fill("#slider", "45")
     page.dispatch_event("#slider", "input")
     out = (GALLERY if os.environ.get("NST_SCREENSHOTS") else tmp_path) / f"web_{name}.jpg"
-    if name == "phone":
-        page.evaluate("window.scrollTo(0, 0)")
-    page.screenshot(path=str(out), type="jpeg", quality=80, full_page=name == "laptop")
+    page.evaluate("window.scrollTo(0, 0)")
+    page.screenshot(path=str(out), type="jpeg", quality=80, full_page=True)
     context.close()
     assert Image.open(out).size[0] == viewport["width"]

@@ -45,6 +45,11 @@ dropZone($("photo-drop"), $("photo"), (f) => {
   const url = URL.createObjectURL(f);
   $("photo-thumb").src = url; $("photo-thumb").hidden = false;
   $("photo-text").innerHTML = `<b>${escapeHtml(f.name)}</b> · ${(f.size / 1e6).toFixed(1)} MB · tap to change`;
+  $("before").onload = () => {  // the box takes the photo's shape: photo and painting line up exactly
+    const b = $("before"), box = $("compare");
+    box.style.aspectRatio = `${b.naturalWidth} / ${b.naturalHeight}`;
+    box.style.maxWidth = `calc(74vh * ${b.naturalWidth / b.naturalHeight})`;
+  };
   $("before").src = url;
   $("compare").classList.add("has-photo"); $("compare").classList.remove("has-result");
   $("actions").hidden = true;
@@ -124,7 +129,7 @@ async function init() {
     b.type = "button"; b.className = "tile"; b.dataset.name = s.name; b.title = `${s.title}, ${s.artist} (${s.year})`;
     b.innerHTML = `<img loading="lazy" src="/styles/${s.name}.jpg" alt="${escapeHtml(s.title)}">` +
       (s.net ? `<span class="fast">fast</span>` : "") +
-      `<span class="cap">${escapeHtml(s.title)}<i>${escapeHtml(s.artist)}</i></span>`;
+      `<span class="cap"><b>${escapeHtml(s.title)}</b><i>${escapeHtml(s.artist)}</i></span>`;
     b.addEventListener("click", () => selectStyle(s.name));
     g.appendChild(b);
   }
