@@ -106,3 +106,48 @@ def test_library_never_imports_the_cli() -> None:
     for m, targets in g.items():
         if not m.startswith("nst.cli"):
             assert not any(t.startswith("nst.cli") for t in targets), m
+
+
+WEB_STACK = ("aiohttp", "multidict", "yarl", "playwright")
+
+
+def third_party_imports(path: Path) -> set[str]:
+    """Top-level names of the modules `path` imports (anywhere in the file, function level too)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            found.add(node.module.split(".")[0])
+    return found
+
+
+def test_only_the_web_package_imports_the_web_stack() -> None:
+    """The library (and the CLI, but for `nst serve`'s lazy import of nst.web) never imports the web extra."""
+    for path in SRC.rglob("*.py"):
+        name = module_name(path)
+        if name == "nst.web" or name.startswith("nst.web."):
+            continue
+        assert not third_party_imports(path) & set(WEB_STACK), name
+    g = graph()
+    for m, targets in g.items():
+        if not m.startswith(("nst.web", "nst.cli")):
+            assert not any(t.startswith("nst.web") for t in targets), m  # the library never imports the page
+
+
+def test_nst_web_limits_and_forms_need_no_web_stack() -> None:
+    """`nst --help` lists `nst serve` (its flags come from nst.web.limits) without the web extra installed."""
+    for mod in ("nst.web", "nst.web.limits", "nst.web.forms", "nst.web.jobs", "nst.web.work"):
+        path = SRC.parent / (mod.replace(".", "/") + ".py")
+        path = path if path.exists() else SRC.parent / mod.replace(".", "/") / "__init__.py"
+        assert not third_party_imports(path) & set(WEB_STACK), mod
+
+
+def test_importing_nst_and_its_cli_loads_no_web_stack() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, nst, nst.cli; nst.cli.build_parser(); import nst.web.forms, nst.web.jobs; "
+            f"print(sorted(m for m in sys.modules if m.split('.')[0] in {WEB_STACK!r}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
