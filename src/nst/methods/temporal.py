@@ -34,6 +34,10 @@ from ..io.frames import tensor_to_arrays
 from ..options import check, option
 from .base import GUIDED, SEQUENTIAL, STRENGTH, Adjustable, BaseStylizer, Guided, Sequential, Stylizer
 
+#: Long side (px) at which the flow and its checks are computed (larger frames are downscaled for them):
+#: measured on a 640x480 pan and a real clip, 480 with preset fast halves the overhead of 640 for the same
+#: warping error (bench/temporal.py; the numbers are in docs/DESIGN-NOTES.md).
+FLOW_MAX_SIDE = 480
 #: Photometric error of the warped source frame (RGB mean, [0, 1]) at which the blend weight falls to 1/e.
 PHOTO_SIGMA = 0.05
 
@@ -144,21 +148,38 @@ class TemporalStylizer(BaseStylizer):
     def _stylize(self, frames: torch.Tensor) -> torch.Tensor:
         return torch.cat([self._one(f[None]) for f in frames])
 
+    def _guide(self, src: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """(previous result warped to this frame, confidence H x W in [0, 1]), or None at a scene cut.
+
+        Flow, occlusion check and photometric error are computed at most FLOW_MAX_SIDE px long side
+        (the cost stays a small share of the stylizer's), then the flow and confidence are upsampled."""
+        m = self.memory
+        assert m.src is not None and m.out is not None
+        h, w = src.shape[:2]
+        k = min(1.0, FLOW_MAX_SIDE / max(h, w))
+        size = (max(8, round(w * k)), max(8, round(h * k)))
+        prev_s, cur_s = (cv2.resize(a, size, interpolation=cv2.INTER_AREA) if k < 1 else a for a in (m.src, src))
+        flow_bw, flow_fw = m.estimator.pair(F.gray(prev_s), F.gray(cur_s))
+        warped_src = F.warp(prev_s, flow_bw)
+        err = cv2.absdiff(warped_src, cur_s).astype(np.float32).mean(-1) / np.float32(255.0)
+        if float(err.mean()) > self.opts.scene_cut:
+            m.cuts += 1
+            return None
+        conf = F.reliable(flow_bw, flow_fw).astype(np.float32) * np.exp(-(err / PHOTO_SIGMA) ** 2)
+        conf = cv2.blur(conf, (3, 3))  # no hard seams at the edge of a disocclusion
+        if k < 1:
+            flow_bw = cv2.resize(flow_bw, (w, h), interpolation=cv2.INTER_LINEAR)
+            flow_bw *= np.array([w / size[0], h / size[1]], np.float32)
+            conf = cv2.resize(conf, (w, h), interpolation=cv2.INTER_LINEAR)
+        return F.warp(m.out, flow_bw), conf
+
     def _one(self, x: torch.Tensor) -> torch.Tensor:
         t0 = time.perf_counter()
         m = self.memory
         src = tensor_to_arrays(x)[0]
         guide = None
         if m.src is not None and m.out is not None and m.src.shape == src.shape:
-            flow_bw, flow_fw = m.estimator.pair(F.gray(m.src), F.gray(src))
-            warped_src = F.warp(m.src.astype(np.float32), flow_bw) / np.float32(255.0)
-            err = np.abs(warped_src - src.astype(np.float32) / np.float32(255.0)).mean(-1)
-            if float(err.mean()) > self.opts.scene_cut:
-                m.cuts += 1
-            else:
-                conf = F.reliable(flow_bw, flow_fw).astype(np.float32) * np.exp(-(err / PHOTO_SIGMA) ** 2)
-                conf = cv2.blur(conf, (5, 5))  # no hard seams at the edge of a disocclusion
-                guide = (F.warp(m.out, flow_bw), conf)
+            guide = self._guide(src)
         if guide is None:
             if SEQUENTIAL in getattr(self.inner, "capabilities", frozenset()):
                 cast(Sequential, self.inner).reset(None)  # a new sequence for the inner stylizer too
