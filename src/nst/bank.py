@@ -16,7 +16,15 @@ from typing import Any, Callable, Sequence
 from .checkpoints import MULTI_FORMAT, read_checkpoint
 from .engines import is_onnx, load_model
 from .errors import OptionError
-from .methods import Stylizer, get_method, make_stylizer, method_options, registered, resolve_method
+from .methods import (
+    Stylizer,
+    get_method,
+    make_stylizer,
+    method_options,
+    registered,
+    resolve_method,
+    temporal_options,
+)
 from .methods.common import style_input
 from .methods.net import resolve_model
 from .registry import model_file, resolve_style, style_label
@@ -50,14 +58,16 @@ class StylizerBank:
 
     @classmethod
     def from_specs(cls, specs: Sequence[str], method: str = "auto", *, model: str | None = None,
-                   **options: Any) -> "StylizerBank":
+                   temporal: Any = None, **options: Any) -> "StylizerBank":
         """One stylizer per style spec (bundled name or image path), or for `model`: one per style of
         it named in `specs` (a multi-style network), else its own style(s).
 
         `method` "auto" picks per style (its trained network if one ships, else AdaIN). `options` may
         mix fields of the methods in use: each style's method takes the ones it has; a name that no
-        method in use takes is an OptionError, as is a value out of range for any of them.
+        method in use takes is an OptionError, as is a value out of range for any of them. `temporal`:
+        as `make_stylizer` takes it (checked now).
         """
+        temporal = temporal_options(temporal)
         if model is not None:
             method = "net"
             options = dict(options, model=model)
@@ -88,7 +98,7 @@ class StylizerBank:
 
         def build(i: int) -> Stylizer:
             m, styles, mine = plans[i]
-            return make_stylizer(m, styles, **mine)
+            return make_stylizer(m, styles, temporal=temporal, **mine)
 
         return cls(labels, build)
 

@@ -193,13 +193,16 @@ def _run_scale(x: torch.Tensor, loss_fn: L.PerceptualLoss, n_iter: int, opts: Op
 
 def optimize(content: torch.Tensor, styles: Sequence[torch.Tensor], opts: OptimizeOptions | None = None,
              style_blend: Sequence[float] | None = None, progress: ProgressCallback | None = None,
-             vgg: VGG19 | None = None, init: torch.Tensor | None = None) -> torch.Tensor:
+             vgg: VGG19 | None = None, init: torch.Tensor | None = None,
+             temporal: tuple[torch.Tensor, torch.Tensor, float] | None = None) -> torch.Tensor:
     """Stylise `content` (1x3xHxW, RGB [0,1]) with one or more style images.
 
     Returns a 1x3xHxW tensor, the content's size (resize the content first for another size).
     Deterministic for a given seed, settings and machine. `progress` receives a Progress event after every iteration.
     `init`, if given (1x3xh'xw', RGB [0,1], resized as needed), is the starting image instead of
     `opts.init`: video warm start from the previous stylised frame (Ruder et al. 2016).
+    `temporal` = (warped previous result 1x3xHxW, reliability mask 1x1xHxW in [0, 1], weight) adds
+    Ruder et al.'s short-term temporal loss, weight x masked MSE to the warped result, at full size.
     """
     opts = opts or OptimizeOptions()
     opts.validate()
@@ -250,6 +253,9 @@ def optimize(content: torch.Tensor, styles: Sequence[torch.Tensor], opts: Optimi
         st = [_vgg_sized(resize_long_side(s, max(MIN_SIDE, round(long_side * opts.style_scale)))) for s in styles]
         loss_fn = gatys_loss(vgg, c.contiguous(memory_format=fmt), [s.contiguous(memory_format=fmt) for s in st],
                              blend, opts)
+        if temporal is not None and si == len(hws) - 1:
+            loss_fn.terms["temporal"] = torch.nn.ModuleList(
+                [L.TemporalLoss(temporal[0].to(device), temporal[1].to(device), temporal[2])])
         if x is None:
             if init is not None:
                 x = _resize_to(init.to(device).float(), (h, w))

@@ -20,6 +20,7 @@ class Action(Enum):
     COMPARE = "compare"
     STRENGTH = "strength"
     SNAPSHOT = "snapshot"
+    TEMPORAL = "temporal"
     QUIT = "quit"
 
 
@@ -32,9 +33,10 @@ class LoopState:
     compare: bool = False
     strength: float = 1.0
     strength_step: float = 0.1
+    temporal: bool = False
 
 
-KEY_HELP = "n/p next/previous style, s snapshot, c side by side, +/- strength, q or Esc quit"
+KEY_HELP = "n/p next/previous style, s snapshot, c side by side, +/- strength, t temporal on/off, q or Esc quit"
 
 Key = Union[int, str]
 
@@ -54,7 +56,8 @@ def handle_key(state: LoopState, key: Key) -> tuple[LoopState, Action]:
     """Apply one key press: returns the new state and what the loop must do about it.
 
     n / p: next / previous style (wrapping); c: toggle side by side; + (or =) / -: strength up /
-    down by one step; s: snapshot; q or Esc: quit. Other keys (and -1, no key) change nothing.
+    down by one step; t: temporal consistency on / off; s: snapshot; q or Esc: quit. Other keys (and
+    -1, no key) change nothing.
     """
     k = key_code(key)
     if k in (ord("q"), ord("Q"), ESC):
@@ -71,6 +74,8 @@ def handle_key(state: LoopState, key: Key) -> tuple[LoopState, Action]:
         return replace(state, strength=round(max(0.0, state.strength - state.strength_step), 4)), Action.STRENGTH
     if k in (ord("s"), ord("S")):
         return state, Action.SNAPSHOT
+    if k in (ord("t"), ord("T")):
+        return replace(state, temporal=not state.temporal), Action.TEMPORAL
     return state, Action.NONE
 
 

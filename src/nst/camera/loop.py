@@ -3,10 +3,16 @@
 
 Strength (the +/- keys) reaches stylizers that declare STRENGTH, as `with_strength(v)` copies kept
 per (style, strength); stylizers are never modified.
+
+Temporal consistency (a bank of `TemporalStylizer`s, `nst.methods.temporal`) is on from the start
+unless `--no-temporal`; key t toggles it. Left to itself the loop keeps it only while it is cheap: once
+it has run TEMPORAL_PROBE frames, if the flow and blend cost more than TEMPORAL_MAX_COST of the
+stylizer's fps, it is turned off (an event says so). A style change or turning it on starts a new sequence.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import time
@@ -22,11 +28,15 @@ from ..errors import OptionError
 from ..io.frames import arrays_to_tensor, tensor_to_arrays
 from ..methods import Stylizer
 from ..methods.base import STRENGTH, Adjustable
+from ..methods.temporal import TemporalStylizer
 from ..options import MAX_SIDE, MIN_SIDE, check, option
 from .keys import Action, Key, KeySchedule, LoopState, handle_key, schedule
 from .record import Recorder, check_dir, save_snapshot
 from .sources import CapturedFrame, FrameGrabber, FrameSource
 from .view import Window, compose, draw_overlay, frame_size, resize_frame
+
+#: Frames temporal mode runs before its cost is judged, and the share of the fps it may cost.
+TEMPORAL_PROBE, TEMPORAL_MAX_COST = 10, 0.25
 
 
 @dataclass
@@ -68,6 +78,8 @@ class CameraStats:
     seconds: float = 0.0          # wall time of the loop, first frame to stop
     stylize_seconds: float = 0.0  # time spent inside the stylizers
     stopped_by: str = "end"       # end | max-frames | duration | quit | window | interrupt
+    temporal_frames: int = 0      # frames stylised with temporal consistency on
+    temporal_cost: float | None = None  # the share of the stylizer's fps temporal mode cost, when measured
     snapshots: list[Path] = field(default_factory=list)
     styles_shown: list[str] = field(default_factory=list)  # labels in the order they were first used
     width: int = 0                # size of the stylised frames
@@ -136,7 +148,8 @@ class LiveLoop:
         self.live, self.window, self.recorder, self.on_event, self.dropped = live, window, recorder, on_event, dropped
         self.keys = list(keys or [])
         self.state = LoopState(style=0, n_styles=len(bank), compare=opts.compare, strength=opts.strength,
-                               strength_step=opts.strength_step)
+                               strength_step=opts.strength_step, temporal=True)
+        self.temporal_auto = True  # until the user presses t, the loop decides by the measured cost
         self.stats = CameraStats(width=width, height=height)
         self.snap_dir = Path(opts.snapshot_dir)
         self.limit = opts.max_frames
@@ -147,7 +160,7 @@ class LiveLoop:
         self.t_start: float | None = None
         self.last_index = -1
         self._snapshot_pending = False
-        self._adjusted: dict[tuple[int, float], Stylizer] = {}
+        self._adjusted: dict[tuple[int, float, bool], Stylizer] = {}
 
     def emit(self, kind: str, frame: int, detail: str = "") -> None:
         if self.on_event:
@@ -168,15 +181,47 @@ class LiveLoop:
             self.emit("compare", index, "on" if self.state.compare else "off")
         elif action is Action.STRENGTH:
             self.emit("strength", index, f"{self.state.strength:.2f}")
+        elif action is Action.TEMPORAL:
+            self.temporal_auto = False
+            self._restart_sequence()
+            self.emit("temporal", index, "on" if self.state.temporal else "off")
+        if action is Action.STYLE:
+            self._restart_sequence()
         return False
+
+    def _temporal(self) -> TemporalStylizer | None:
+        base = self.bank.get(self.state.style)
+        return base if isinstance(base, TemporalStylizer) else None
+
+    def _restart_sequence(self) -> None:
+        t = self._temporal()
+        if t is not None:
+            t.reset()
+
+    def _judge_temporal(self, index: int) -> None:
+        """Turn temporal mode off once it has shown it costs more than TEMPORAL_MAX_COST of the fps."""
+        t = self._temporal()
+        if t is None or not self.state.temporal:
+            return
+        self.stats.temporal_frames += 1
+        if t.memory.frames < TEMPORAL_PROBE:
+            return
+        cost = t.overhead / (1.0 + t.overhead)  # 1 - fps with / fps without
+        self.stats.temporal_cost = cost
+        if self.temporal_auto and cost > TEMPORAL_MAX_COST:
+            self.state = dataclasses.replace(self.state, temporal=False)
+            self.emit("temporal", index, f"off (it cost {100 * cost:.0f}% of the fps; t turns it on)")
+        self.temporal_auto = False  # judged once
 
     def stylizer(self) -> tuple[Stylizer, bool]:
         """The current style's stylizer at the current strength, and whether it has a strength at all."""
         base = self.bank.get(self.state.style)
+        if isinstance(base, TemporalStylizer) and not self.state.temporal:
+            base = base.inner
         # getattr: stylizers written before the capability contract declare nothing (no strength).
         if STRENGTH not in getattr(base, "capabilities", frozenset()):
             return base, False
-        key = (self.state.style, self.state.strength)
+        key = (self.state.style, self.state.strength, isinstance(base, TemporalStylizer))
         if key not in self._adjusted:
             self._adjusted[key] = cast(Adjustable, base).with_strength(self.state.strength)
         return self._adjusted[key], True
@@ -227,6 +272,7 @@ class LiveLoop:
 
     def _process(self, frame: CapturedFrame) -> str | None:
         styled, small, label, adjustable = self._stylize(frame.image)
+        self._judge_temporal(frame.index)
         self.stats.frames_processed += 1
         self.last_index = frame.index
         fps = self.meter.tick(time.perf_counter())
@@ -237,7 +283,8 @@ class LiveLoop:
             self._snapshot_pending = False
             self.emit("snapshot", frame.index, str(p))
         lines = [label, (f"{fps:.1f} fps" if fps else "-- fps")
-                 + (f"  strength {self.state.strength:.1f}" if adjustable else "")]
+                 + (f"  strength {self.state.strength:.1f}" if adjustable else "")
+                 + ("  temporal" if self.state.temporal and self._temporal() is not None else "")]
         text_x = self.w if self.state.compare else 0  # on the stylised half
         # The recording's size is fixed at the start: a view of another size (side by side
         # toggled) is letterboxed into it, a copy that gets its own, legible overlay.

@@ -14,7 +14,7 @@ from .progress import ProgressLine
 def add_parsers(sub: Any) -> None:
     from ..camera import KEY_HELP, CameraOptions
     from ..methods import method_names, registered
-    from .common import METHOD_GROUPS
+    from .common import METHOD_GROUPS, add_temporal_options
     from .options import add_options
 
     p = sub.add_parser(
@@ -32,6 +32,7 @@ def add_parsers(sub: Any) -> None:
                                                    "snapshot_dir"))  # --size here, the rest below
     for name in ("adain", "net"):
         add_options(p.add_argument_group(METHOD_GROUPS[name]), registered()[name].options, seen=seen)
+    add_temporal_options(p)
     g = p.add_argument_group("window and recording")
     g.add_argument("--no-window", dest="window", action="store_false",
                    help="headless: no window (works with opencv-python-headless); use with -o to record")
@@ -52,9 +53,11 @@ def cmd_camera(args: argparse.Namespace) -> int:
     from ..methods import registered
     from ..options import build
     from ..video import VIDEO_FORMATS
+    from .common import temporal_args
     from .options import given
 
     values = given(args, [f.name for f in dataclasses.fields(CameraOptions)])
+    temporal = temporal_args(args)
     opts = build(CameraOptions, values)
     keys = parse_key_schedule(args.keys) if args.keys else None
     out = Path(args.output) if args.output else None
@@ -68,7 +71,7 @@ def cmd_camera(args: argparse.Namespace) -> int:
     window = OpenCVWindow() if args.window else None  # fails fast, before anything slow
     try:
         names = [f.name for m in registered().values() for f in dataclasses.fields(m.options) if f.name != "model"]
-        bank = StylizerBank.from_specs(specs, args.method, model=model, **given(args, names))
+        bank = StylizerBank.from_specs(specs, args.method, model=model, temporal=temporal, **given(args, names))
         source = open_source(args.source)
     except BaseException:
         if window is not None:
@@ -89,7 +92,7 @@ def cmd_camera(args: argparse.Namespace) -> int:
             print(f"frame {ev.frame}: style {ev.detail}")
         elif ev.kind == "snapshot":
             print(f"frame {ev.frame}: snapshot {ev.detail}")
-        elif ev.kind in ("compare", "strength"):
+        elif ev.kind in ("compare", "strength", "temporal"):
             print(f"frame {ev.frame}: {ev.kind} {ev.detail}")
 
     from ..camera import run_camera
@@ -100,6 +103,9 @@ def cmd_camera(args: argparse.Namespace) -> int:
     print(f"{stats.frames_processed} frames stylised at {stats.width}x{stats.height}, {stats.frames_dropped} stale "
           f"skipped, in {stats.seconds:.1f} s: {stats.loop_fps:.2f} fps ({100 * share:.0f}% of the time in the "
           f"stylizer); stopped by {stats.stopped_by}")
+    if stats.temporal_cost is not None:
+        print(f"temporal consistency: {stats.temporal_frames} frames, cost {100 * stats.temporal_cost:.0f}% of the "
+              "stylizer's fps")
     if out is not None:
         print(f"wrote {out} ({stats.frames_written} frames)" if stats.frames_written else "nothing recorded")
     return 0  # Ctrl-C is a normal way to stop a live view or recording (the recording is kept)

@@ -94,3 +94,29 @@ def method_options(args: argparse.Namespace, method: str) -> dict[str, Any]:
     values = given(args, sorted(fields))
     check_applies(values, [get_method(method).options], f"--method {method}")
     return values
+
+
+def add_temporal_options(p: argparse.ArgumentParser) -> None:
+    """--no-temporal, --temporal-strength, --flow-preset, --scene-cut (nst.methods.temporal.TemporalOptions)."""
+    from ..methods.temporal import TemporalOptions
+    from .options import add_options
+
+    add_options(p.add_argument_group("temporal consistency (optical flow; on by default)"), TemporalOptions)
+
+
+def temporal_args(args: argparse.Namespace) -> Any:
+    """The TemporalOptions the user asked for (validated), or None with --no-temporal; a temporal
+    setting given together with --no-temporal is a usage error."""
+    from ..errors import OptionError
+    from ..methods.temporal import TemporalOptions
+    from ..options import build
+    from .options import flag_for, given
+
+    values = given(args, [f.name for f in dataclasses.fields(TemporalOptions)])
+    opts = build(TemporalOptions, values)
+    if not opts.temporal:
+        extra = sorted(n for n in values if n != "temporal")
+        if extra:
+            raise OptionError(f"{flag_for(extra[0])} does not apply with --no-temporal")
+        return None
+    return opts

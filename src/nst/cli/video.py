@@ -10,7 +10,14 @@ import sys
 import warnings
 from typing import Any, Iterator
 
-from .common import add_method_options, add_style_options, method_options, style_args
+from .common import (
+    add_method_options,
+    add_style_options,
+    add_temporal_options,
+    method_options,
+    style_args,
+    temporal_args,
+)
 from .progress import ProgressLine
 
 
@@ -58,6 +65,7 @@ def add_parsers(sub: Any) -> None:
     pv.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     add_method_options(pv, size_default=None)
     add_options(pv.add_argument_group("video"), VideoOptions, types={"start": _time, "duration": _time})
+    add_temporal_options(pv)
     pv.set_defaults(func=cmd_video)
 
     pf = sub.add_parser(
@@ -108,14 +116,16 @@ def cmd_video(args: argparse.Namespace) -> int:
     check_output_path(args.output, [info.path], args.overwrite, VIDEO_FORMATS)
     check_work_dir(args.output)
     options = method_options(args, method)
-    if method == "optimize":
-        options["warm_start"] = True  # each frame starts from the previous result
+    temporal = temporal_args(args)
+    if method == "optimize" and temporal is None:
+        options["warm_start"] = True  # each frame starts from the previous result (without flow)
     opts.validate(info)  # before the weights load
-    stylizer = make_stylizer(method, styles, args.style_weights, **options)
+    stylizer = make_stylizer(method, styles, args.style_weights, temporal=temporal, **options)
 
     rotation = f", rotated {info.rotation} deg" if info.rotation else ""
     print(f"{info.path.name}: {info.width}x{info.height}{rotation}, {float(info.fps):.3g} fps, "
-          f"{info.duration or 0:.2f} s, {'sound ' + info.audio if info.audio else 'no sound'}; method {method}",
+          f"{info.duration or 0:.2f} s, {'sound ' + info.audio if info.audio else 'no sound'}; method {method}"
+          f"{', temporal' if temporal is not None else ', per frame'}",
           file=sys.stderr)
     bar = ProgressLine(method, enabled=not args.quiet, unit=' frames')
     try:

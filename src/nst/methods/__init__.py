@@ -8,7 +8,7 @@ method is adding a module that calls `register` (see docs/DESIGN-NOTES.md).
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from .. import options as O
 from ..errors import OptionError
@@ -18,11 +18,13 @@ from ..registry import shipped_model
 from . import adain, net, optimize  # noqa: F401  (the built-in methods register themselves)
 from .base import (
     CAPABILITIES,
+    GUIDED,
     SEQUENTIAL,
     STRENGTH,
     TILING,
     Adjustable,
     BaseStylizer,
+    Guided,
     Method,
     Sequential,
     StyleInput,
@@ -32,6 +34,7 @@ from .base import (
     registered,
 )
 from .common import style_input
+from .temporal import TemporalOptions, TemporalStylizer, with_temporal
 
 AUTO = "auto"
 
@@ -67,24 +70,46 @@ def method_options(method: str, options: dict[str, Any]) -> Any:
     return O.build(get_method(method).options, options)
 
 
+def temporal_options(value: "TemporalOptions | Mapping[str, Any] | bool | None") -> TemporalOptions | None:
+    """`temporal=` as make_stylizer takes it (None/False: off; True: the defaults; a dict of
+    TemporalOptions fields; TemporalOptions) -> validated options, or None when off."""
+    if value is None or value is False:
+        return None
+    if value is True:
+        return TemporalOptions()
+    if isinstance(value, TemporalOptions):
+        value.validate()
+        opts = value
+    elif isinstance(value, Mapping):
+        opts = O.build(TemporalOptions, dict(value))
+    else:
+        raise OptionError(f"must be True, False, a dict or TemporalOptions, not {value!r}", field="temporal")
+    return opts if opts.temporal else None
+
+
 def make_stylizer(method: str = AUTO, styles: Sequence[ImageLike] = (), weights: Sequence[float] | None = None, *,
-                  progress: ProgressCallback | None = None, **options: Any) -> Stylizer:
+                  progress: ProgressCallback | None = None,
+                  temporal: "TemporalOptions | Mapping[str, Any] | bool | None" = None, **options: Any) -> Stylizer:
     """Build the stylizer for `method` ("auto" or a registered name) and `styles`.
 
     styles: bundled style names, image paths, PIL images, arrays or tensors (several blend, with
     `weights`). options: fields of the method's options dataclass (see `nst.methods.<name>`), all
     validated here, before any slow work. progress: receives `nst.Progress` events (slow methods).
+    temporal: make it temporally consistent for video (`nst.methods.temporal`: optical flow, a
+    SEQUENTIAL stylizer; True for the defaults, or TemporalOptions fields); off by default.
     The stylizer keeps the input size: resize frames before calling it.
     """
+    topts = temporal_options(temporal)
     name = resolve_method(method, list(styles), options.get("model"))
     m = get_method(name)
     opts = method_options(name, options)
     inputs = [style_input(s, i, load=m.uses_style_images) for i, s in enumerate(styles)]
     if m.uses_style_images and not inputs:
         raise OptionError("at least one style is needed")
-    return m.build(inputs, weights, opts, progress)
+    return with_temporal(m.build(inputs, weights, opts, progress), topts)
 
 
 __all__ = ["make_stylizer", "resolve_method", "method_names", "get_method", "method_options", "register",
            "registered", "Method", "Stylizer", "BaseStylizer", "StyleInput", "Adjustable", "Sequential", "Tileable",
-           "STRENGTH", "SEQUENTIAL", "TILING", "CAPABILITIES", "AUTO"]
+           "Guided", "STRENGTH", "SEQUENTIAL", "TILING", "GUIDED", "CAPABILITIES", "AUTO", "TemporalOptions",
+           "TemporalStylizer", "temporal_options"]

@@ -16,7 +16,11 @@ and called per image, batch or frame. The contract:
     consistency). `reset(state)` starts a sequence, optionally from a saved `state()` so that a
     resumed video continues exactly as an uninterrupted run;
   - TILING (`Tileable`): `for_image(whole)` returns a stylizer for tiles of `whole` that uses the
-    whole image's global statistics (no seams or colour shifts between tiles).
+    whole image's global statistics (no seams or colour shifts between tiles);
+  - GUIDED (`Guided`): `stylize_guided(frames, guide, mask, strength)` makes the result agree with
+    `guide` (the previous result warped by optical flow) where `mask` (reliability, [0, 1]) is high:
+    optimize's temporal loss (Ruder et al. 2016). The temporal wrapper (`nst.methods.temporal`) uses
+    it instead of blending its output.
 
 A **Method** is one registered entry: its name, options dataclass (fields with `nst.options.option`
 metadata), capabilities and `build` function. `nst.methods.make_stylizer` is the one function that
@@ -39,7 +43,8 @@ from ..progress import ProgressCallback
 STRENGTH = "strength"
 SEQUENTIAL = "sequential"
 TILING = "tiling"
-CAPABILITIES = (STRENGTH, SEQUENTIAL, TILING)
+GUIDED = "guided"
+CAPABILITIES = (STRENGTH, SEQUENTIAL, TILING, GUIDED)
 
 
 class Stylizer(Protocol):
@@ -79,6 +84,14 @@ class Tileable(Protocol):
     """TILING: a stylizer whose tiles can share the whole image's statistics."""
 
     def for_image(self, whole: torch.Tensor) -> "Stylizer": ...
+
+
+@runtime_checkable
+class Guided(Protocol):
+    """GUIDED: a stylizer that can follow a guide image (1 x 3 x H x W) where `mask` (1 x 1 x H x W) is 1."""
+
+    def stylize_guided(self, frames: torch.Tensor, guide: torch.Tensor, mask: torch.Tensor,
+                       strength: float) -> torch.Tensor: ...
 
 
 class BaseStylizer:

@@ -6,8 +6,10 @@
 Frames are written strictly by their decode index, whatever order batches finish in. Batches are
 aligned to absolute frame numbers (batch k is always frames kB..kB+B-1), so a resumed run calls the
 stylizer on exactly the same batches as an uninterrupted one and the output is the same frame for
-frame. A SEQUENTIAL stylizer (output depends on the previous frames) gets one frame per call, and a
-resumed run restarts its sequence from the last saved frame, as 8-bit as the uninterrupted run saw it.
+frame. A SEQUENTIAL stylizer (output depends on the previous frames) gets one frame per call; its
+`state()` after each frame is saved in the work folder with the frame (`WorkDir.save_state`), and a
+resumed run restarts its sequence from the state saved with the last completed frame (or, for a
+stylizer whose state is None, from that frame as saved), exactly as the uninterrupted run had it.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from ..io.image import check_output_path
 from ..methods.base import SEQUENTIAL, Sequential
 from ..options import MAX_SIDE, MIN_SIDE, check, option
 from ..progress import Progress, ProgressCallback
-from .resume import WorkDir, check_work_dir, fingerprint
+from .resume import WorkDir, check_work_dir, fingerprint, state_array
 from .source import SourceFrame, VideoInfo, probe, read_frames
 from .writer import VIDEO_FORMATS, VideoWriter, Worker, check_crf
 
@@ -181,12 +183,16 @@ class _Run:
 
     # ---- on the writer thread, in index order
 
-    def _finish_frame(self, i: int, pts: int, arr: np.ndarray | None) -> None:
-        """Save a new frame for resume (or load one stylised by an earlier run), then encode it."""
+    def _finish_frame(self, i: int, pts: int, arr: np.ndarray | None, state: np.ndarray | None = None) -> None:
+        """Save a new frame (and the sequence state after it) for resume, or load one stylised by an
+        earlier run; then encode it. The state is written before its frame, so a completed frame has one."""
         if arr is None:
             arr = self.work.load(i)
         else:
+            if state is not None:
+                self.work.save_state(i, state)
             self.work.save(i, arr)
+            self.work.drop_state(i - 1)
         self.sink.put(i, pts, arr)
 
     def _encode(self, i: int, pts: int, arr: np.ndarray) -> None:
@@ -206,7 +212,11 @@ class _Run:
         """A SEQUENTIAL stylizer continues from frame `first - 1` as saved (8-bit), or starts afresh."""
         if not _is_sequential(self.stylizer):
             return
-        state = arrays_to_tensor([self.work.load(first - 1)]) if first > 0 else None
+        state = None
+        if first > 0:
+            state = self.work.load_state(first - 1)
+            if state is None:  # a stylizer whose state() was None: the saved frame, as before
+                state = arrays_to_tensor([self.work.load(first - 1)])
         cast(Sequential, self.stylizer).reset(state)
 
     def _reuse(self, batch: list[SourceFrame]) -> None:
@@ -221,8 +231,12 @@ class _Run:
         self.stylize_seconds += time.perf_counter() - t0
         if y.shape != x.shape:
             raise OptionError(f"the stylizer returned {tuple(y.shape)} for input {tuple(x.shape)}")
+        state = None
+        if _is_sequential(self.stylizer):  # batch 1: the state after this frame, taken before the next call
+            st = cast(Sequential, self.stylizer).state()
+            state = None if st is None else state_array(st)
         for f, arr in zip(batch, tensor_to_arrays(y)):
-            self.worker.put(f.index, f.pts, arr)
+            self.worker.put(f.index, f.pts, arr, state)
         self.stylized += len(batch)
         self.queued += len(batch)
 

@@ -35,8 +35,8 @@ _MARKER_TEXT = b"nst video work folder: nst removes it when the video is finishe
 # What nst writes in a work folder (and nst.io.atomic's temp names for them): all cleaning deletes.
 _OWN_ROOT = re.compile(r"^(manifest\.json|lock|partial\.[a-z0-9]+|\.nst-work-folder"
                        r"|\.(manifest\.json|partial\.[a-z0-9]+)\..+\.part\.[a-z0-9]+)$")
-_OWN_FRAME = re.compile(r"^\.?\d{8}\.png(\..+\.part\.png)?$")
-_MANIFEST_VERSION = 2  # 2: the stylizer is identified by its config(), when it has one
+_OWN_FRAME = re.compile(r"^\.?\d{8}\.(png|state\.npy)(\..+\.part\.(png|npy))?$")
+_MANIFEST_VERSION = 3  # 2: the stylizer is identified by its config(); 3: sequence states saved with the frames
 
 
 def work_dir_for(out: str | os.PathLike) -> Path:
@@ -85,8 +85,19 @@ def check_work_dir(out: str | os.PathLike) -> Path:
     return root
 
 
+def state_array(state: torch.Tensor) -> np.ndarray:
+    """A SEQUENTIAL stylizer's state (1 x C x H x W) as it is saved: uint8 when every value is exactly
+    k / 255 (an 8-bit image, as nst's stylizers keep), else float32; `load_state` gives back the same tensor."""
+    x = state.detach().float().cpu().contiguous()
+    u8 = (x * 255.0 + 0.5).floor().clamp(0, 255).to(torch.uint8)
+    if torch.equal(u8.float().div(255.0), x):
+        return u8.numpy()
+    return x.numpy()
+
+
 class WorkDir:
-    """OUT.nst-work/: manifest.json, frames/NNNNNNNN.png (stylised, lossless), the partial output.
+    """OUT.nst-work/: manifest.json, frames/NNNNNNNN.png (stylised, lossless), frames/NNNNNNNN.state.npy
+    (a sequential stylizer's state after that frame; the last one or two only), the partial output.
 
     Locked while in use, so two processes never write the same output.
     """
@@ -171,6 +182,30 @@ class WorkDir:
     def save(self, i: int, arr: np.ndarray) -> None:
         with atomic_write(self.frame_path(i)) as f:
             Image.fromarray(arr).save(f, format="PNG", compress_level=1)
+
+    def state_path(self, i: int) -> Path:
+        return self.frames / f"{i:08d}.state.npy"
+
+    def save_state(self, i: int, state: np.ndarray) -> None:
+        with atomic_write(self.state_path(i)) as f:
+            np.save(f, state, allow_pickle=False)
+
+    def drop_state(self, i: int) -> None:
+        if i >= 0:
+            with contextlib.suppress(OSError):
+                self.state_path(i).unlink(missing_ok=True)
+
+    def load_state(self, i: int) -> torch.Tensor | None:
+        """The state saved after frame i, or None if none was (the stylizer's state was None)."""
+        p = self.state_path(i)
+        if not p.is_file():
+            return None
+        try:
+            a = np.load(p, allow_pickle=False)
+        except (OSError, ValueError):
+            raise OutputError(f"work file {p} is damaged; delete {self.root} and run again") from None
+        t = torch.from_numpy(np.ascontiguousarray(a))
+        return t.float().div(255.0) if t.dtype == torch.uint8 else t.float()
 
     def load(self, i: int) -> np.ndarray:
         p = self.frame_path(i)
