@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
@@ -138,3 +141,18 @@ def make_clip(path: Path, n: int = CLIP_FRAMES, fps: int = CLIP_FPS, w: int = CL
 def video_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 2 s, 48-frame, 160x120, 24 fps H.264 clip with a sine-wave AAC track (generated once)."""
     return make_clip(tmp_path_factory.mktemp("clips") / "clip.mp4")
+
+
+def kill_after_frames(cmd: list[str], frames: Path, count: int = 10) -> None:
+    """Start `cmd` (an `nst video` run), wait until its work folder `frames` holds `count` PNG frames,
+    then SIGKILL it: a crash in the middle of a job, for the resume tests."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if frames.is_dir() and len(list(frames.glob("*.png"))) >= count:
+            break
+        time.sleep(0.02)
+    assert proc.poll() is None, "finished before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    assert proc.wait() == -signal.SIGKILL
+

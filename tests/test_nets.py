@@ -129,10 +129,9 @@ def test_bad_model_inputs(tmp_path: Path, exported: tuple[TransformerNet, Path, 
 
 
 def test_shipped_models_are_small_and_load() -> None:
+    from nst.checkpoints import MULTI_FORMAT, read_checkpoint
     from nst.engines import load_model
     from nst.registry import shipped_models, styles
-
-    from nst.checkpoints import MULTI_FORMAT, read_checkpoint
 
     shipped = shipped_models()
     assert len(shipped) >= 4  # the product promise: trained networks for at least four bundled styles

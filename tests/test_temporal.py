@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +24,7 @@ from nst.methods.temporal import TemporalOptions, TemporalStylizer
 from nst.registry import demo_content
 from nst.video import VideoOptions, list_frames, probe, read_frames, stylize_video, work_dir_for
 
-from .conftest import CLIP_FRAMES
+from .conftest import CLIP_FRAMES, kill_after_frames
 from .toys import Tint
 
 
@@ -187,15 +185,7 @@ def test_resume_after_sigkill_with_temporal_mode(tmp_path: Path, video_clip: Pat
     root = str(Path(__file__).resolve().parents[1])
     out, frames = tmp_path / "out.mkv", work_dir_for(tmp_path / "out.mkv") / "frames"
     cmd = [sys.executable, str(script), str(video_clip), str(out), root, str(tmp_path / "of")]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and proc.poll() is None:
-        if frames.is_dir() and len(list(frames.glob("*.png"))) >= 10:
-            break
-        time.sleep(0.02)
-    assert proc.poll() is None, "finished before it could be killed"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    kill_after_frames(cmd, frames)
     assert list(frames.glob("*.state.npy"))  # the state the next frame needs is in the work folder
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr

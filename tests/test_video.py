@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import signal
 import subprocess
 import sys
 import textwrap
@@ -39,7 +38,7 @@ from nst.video import (
     work_dir_for,
 )
 
-from .conftest import CLIP_FPS, CLIP_FRAMES, CLIP_H, CLIP_W, bar_x, clip_frame, find_bar, make_clip
+from .conftest import CLIP_FPS, CLIP_FRAMES, CLIP_H, CLIP_W, bar_x, clip_frame, find_bar, kill_after_frames, make_clip
 from .toys import Blend
 
 FRAME = 1.0 / CLIP_FPS
@@ -343,18 +342,8 @@ def test_resume_after_sigkill(tmp_path: Path, video_clip: Path) -> None:
     out = tmp_path / "out.mp4"
     cmd = [sys.executable, str(script), str(video_clip), str(out), str(Path(__file__).resolve().parents[1])]
     frames = work_dir_for(out) / "frames"
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and proc.poll() is None:
-        if frames.is_dir() and len(list(frames.glob("*.png"))) >= 10:
-            break
-        time.sleep(0.02)
-    assert proc.poll() is None, "finished before it could be killed"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    kill_after_frames(cmd, frames)
     assert not out.exists()
-    done = proc.returncode
-    assert done == -signal.SIGKILL
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr
     resumed = int(res.stdout.split()[-1])
