@@ -133,7 +133,7 @@ def run(peer: Path | None, model: tuple[Path, str] | None, write: bool = True) -
         ("nst MultiStyleNet", "OpenCV DNN", lambda r=opencv_runner(fast_onnx): r(x), fast_onnx),
     ]
     if bf16_supported(torch.device("cpu")):
-        rows.append(("nst MultiStyleNet", "torch bf16 autocast",
+        rows.append(("nst MultiStyleNet", "torch bf16",
                      lambda r=torch_runner(fast, torch.device("cpu"), "bf16"): r(x), fast_onnx))
     rows += [
         ("nst medium (before)", "ONNX Runtime", lambda r=onnxruntime_runner(medium_onnx, 2): r(x), medium_onnx),

@@ -412,13 +412,16 @@ def test_bank_gives_each_method_its_own_options(tmp_path: Path) -> None:
     opts = {"strength": 0.4, "style_size": 64, "preserve_color": None, "precision": "fp32", "device": "cpu"}
     net = StylizerBank.from_specs([], model=str(model), **{k: v for k, v in opts.items() if k != "style_size"})
     assert net.labels == ["n"] and isinstance(net.get(0), NetStylizer)
+    from nst.registry import shipped_models, styles
+
+    unshipped = next(s for s in styles() if s not in shipped_models())
     with pytest.raises(OptionError, match="no trained network"):
-        StylizerBank.from_specs(["udnie"], "net", **{k: v for k, v in opts.items() if k != "style_size"})
+        StylizerBank.from_specs([unshipped], "net", **{k: v for k, v in opts.items() if k != "style_size"})
     with pytest.raises(OptionError, match="style_size does not apply"):
         StylizerBank.from_specs([], model=str(model), style_size=64)
     with pytest.raises(OptionError, match="preserve_color must be one of luminance"):
-        StylizerBank.from_specs(["udnie", "starry_night"], preserve_color="histogram")  # up front, not on switching
-    ada = StylizerBank.from_specs(["udnie"], "auto", **opts)  # no shipped network for udnie: adain
+        StylizerBank.from_specs([unshipped, "starry_night"], preserve_color="histogram")  # up front, not on switching
+    ada = StylizerBank.from_specs([unshipped], "auto", **opts)  # no shipped network for it: adain
     st = ada.get(0)
     assert isinstance(st, AdaINStylizer) and st.strength == 0.4 and st.opts.style_size == 64
 

@@ -160,12 +160,17 @@ def test_unwritable_output(tmp_path: Path, photo_path: Path, capsys: pytest.Capt
 
 def test_model_without_style(tmp_path: Path, photo_path: Path, monkeypatch: pytest.MonkeyPatch,
                              capsys: pytest.CaptureFixture[str]) -> None:
-    from nst.registry import shipped_models
+    from ..hostile.helpers import slim_ckpt, write_ckpt
 
-    name, model = sorted(shipped_models().items())[0]
+    model = write_ckpt(tmp_path / "mine.pt", slim_ckpt())  # a network that carries its one style ("t")
     monkeypatch.chdir(tmp_path)
     code, out, _ = run(capsys, "image", str(photo_path), "--model", str(model), "--size", "64")
-    assert code == 0 and "net)" in out and (tmp_path / f"photo_{name}.png").is_file()
+    assert code == 0 and "net)" in out and (tmp_path / "photo_mine.png").is_file()
+    from nst.registry import shipped_models
+
+    multi = sorted(set(shipped_models().values()))[0]
+    code, _, err = run(capsys, "image", str(photo_path), "--model", str(multi), "--size", "64")
+    assert code == 2 and "choose with --style" in err  # a multi-style network needs its style named
     code, _, err = run(capsys, "image", str(photo_path), "--size", "64")
     assert code == 2 and "a style is needed" in err  # a usage error
 

@@ -27,12 +27,16 @@ def test_a_toy_method_needs_one_module_and_no_edit_elsewhere(tmp_path, photo_pat
 
 
 def test_auto_resolution() -> None:
-    shipped = sorted(shipped_models())
-    assert resolve_method("auto", [shipped[0]]) == "net"
-    assert resolve_method("auto", ["udnie"]) == "adain" or "udnie" in shipped
-    assert resolve_method("auto", shipped[:2]) == "adain"  # a blend: one network cannot paint two styles
+    from nst.registry import styles
+
+    shipped = shipped_models()
+    names = sorted(shipped)
+    assert resolve_method("auto", [names[0]]) == "net"
+    assert resolve_method("auto", [next(s for s in styles() if s not in shipped)]) == "adain"
+    pair = names[:2]  # a blend: net only where one (multi-style) network paints both
+    assert resolve_method("auto", pair) == ("net" if shipped[pair[0]] == shipped[pair[1]] else "adain")
     assert resolve_method("auto", ["my.jpg"], model="my.pt") == "net"
-    assert resolve_method("optimize", [shipped[0]]) == "optimize"
+    assert resolve_method("optimize", [names[0]]) == "optimize"
     with pytest.raises(OptionError, match="method must be one of"):
         resolve_method("fast", ["udnie"])
 
