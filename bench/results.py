@@ -25,9 +25,11 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    from nst.device import bf16_supported
+    from nst.device import amx_bf16, bf16_supported
 
     bf16 = "native bf16" if bf16_supported(torch.device("cpu")) else "no native bf16"
+    if amx_bf16():
+        bf16 += ", AMX"
     return (f"{model}, {os.cpu_count()} cores ({bf16}), torch {torch.__version__} with {torch.get_num_threads()} "
             f"threads, Python {platform.python_version()}")
 
