@@ -50,7 +50,7 @@ def main(argv: list[str]) -> int:
         names = list(shipped_models())
     tiles = []
     for name in names:
-        net = make_stylizer("net", [name], model=args.model, precision="fp32")
+        net = make_stylizer("net", [name], model=args.model)  # the default engine and precision: the real speed
         ada = make_stylizer("adain", [name])
         style = resize_long_side(load_image(get_style(name).path), args.size)
         tiles.append((f"{name}", tensor_to_pil(style)))
