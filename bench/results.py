@@ -17,15 +17,9 @@ RESULTS = Path(__file__).with_name("RESULTS.md")
 
 def machine() -> str:
     """One line: CPU model, cores, torch version and threads, bf16 support."""
-    model = platform.processor() or "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    from nst.device import amx_bf16, bf16_supported
+    from nst.device import amx_bf16, bf16_supported, cpu_name
+
+    model = cpu_name()
 
     bf16 = "native bf16" if bf16_supported(torch.device("cpu")) else "no native bf16"
     if amx_bf16():

@@ -21,7 +21,6 @@ import argparse
 import json
 import math
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -33,7 +32,7 @@ from PIL import Image
 
 from nst import losses as L
 from nst.checkpoints import MULTI_FORMAT, MULTI_FORMAT_VERSION, save_checkpoint
-from nst.device import autocast, use_bf16
+from nst.device import autocast, cpu_name, use_bf16
 from nst.features import get_vgg, loss_network
 from nst.io.frames import resize_long_side
 from nst.io.image import load_image
@@ -42,16 +41,6 @@ from nst.registry import get_style
 
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
 DEFAULT_STYLES = "starry_night,the_scream,great_wave,composition_vii,udnie,woman_with_a_hat,shipwreck,wheat_field"
-
-
-def cpu_model() -> str:
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "CPU"
 
 
 def main() -> int:
@@ -154,7 +143,7 @@ def main() -> int:
             "train": {**vars(a), "seen": seen, "hardware": hardware},
             "state_dict": {k: v.half() if v.is_floating_point() else v for k, v in net.state_dict().items()}})
 
-    hardware = f"{os.cpu_count()}-core {cpu_model()} ({'bf16' if bf16 else 'fp32'})"
+    hardware = f"{os.cpu_count()}-core {cpu_name()} ({'bf16' if bf16 else 'fp32'})"
     hist: list[float] = []
     last, acc = time.time(), {"c": 0.0, "s": 0.0, "tv": 0.0}
     while step < a.iterations and wall < a.seconds:

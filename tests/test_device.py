@@ -64,3 +64,10 @@ def test_torch_bf16_runner_casts_a_copy_and_stays_close() -> None:
     assert y.dtype == torch.float32 and y.shape == x.shape
     assert next(net.parameters()).dtype == torch.float32  # the caller's network is not cast
     assert (y - ref).abs().mean() < 0.02
+
+
+def test_cpu_name_reads_the_model_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(nst.device, "_cpu_flags", lambda: "processor\t: 0\nmodel name\t: Some CPU 9000\nflags\t: fpu\n")
+    assert nst.device.cpu_name() == "Some CPU 9000"
+    monkeypatch.setattr(nst.device, "_cpu_flags", lambda: "")
+    assert nst.device.cpu_name()  # a fallback name, never empty

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import platform
 from typing import Iterator
 
 import torch
@@ -40,6 +41,14 @@ def _cpu_flags() -> str:
             return f.read()
     except OSError:
         return ""
+
+
+def cpu_name() -> str:
+    """The CPU's model name (for benchmark tables and training records)."""
+    for line in _cpu_flags().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown CPU"
 
 
 def _cpu_has_bf16() -> bool:
