@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -54,9 +55,15 @@ def test_add_style_refuses_a_changed_base_and_a_plain_network(tmp_path: Path, se
     out = tmp_path / "mine.pt"
     train_style(AddStyleOptions(base=str(base), style=str(style), data=str(data), output=str(out), iterations=1,
                                 batch=1, size=64, style_size=64, precision="fp32"))
+    shipped = tmp_path / "shipped"  # the add-on and its base moved together (as nst ships them)
+    shipped.mkdir()
+    shutil.copy(base, shipped / base.name)
+    shutil.copy(out, shipped / out.name)
     multi_model(base, styles=("a", "b", "z"))  # the base file changes under the add-on
     with pytest.raises(InputError, match="not the base network"):
         load_model(out)
+    net, _ = load_model(shipped / out.name)  # the named base differs now, but the one beside it fits
+    assert net.default_style == "mystyle"
     from .test_nets import random_net, write_model
 
     plain = write_model(tmp_path / "plain.pt", random_net())

@@ -143,7 +143,8 @@ def test_shipped_models_are_small_and_load() -> None:
         net, meta = load_model(path, {name: 1.0}) if multi else load_model(name)
         assert "optimizer" not in meta and "opt" not in meta
         assert name in (meta["arch"]["styles"] if multi else [meta["style"]["name"]])
-        assert all(v.dtype == torch.float16 for v in ckpt["state_dict"].values() if v.is_floating_point())
+        weights = ckpt["state_dict"].values() if "state_dict" in ckpt else [t for v in ckpt["norms"].values() for t in v]
+        assert all(v.dtype == torch.float16 for v in weights if v.is_floating_point())
         with torch.no_grad():
             y = stylize_padded(net, torch.rand(1, 3, 20, 24))
         assert torch.isfinite(y).all()

@@ -152,14 +152,20 @@ def _load_addon_v1(ckpt: dict[str, Any]) -> torch.nn.Module:
     """The base network with the add-on's style appended (and made its default style)."""
     base_info = ckpt.get("base") or {}
     here = Path(ckpt.get("_path", ".")).parent
+    candidates = []  # the base as it was named at training, and a file of its name beside the add-on
     try:
-        base_path = model_file(base_info["spec"])
+        candidates.append(model_file(base_info["spec"]))
     except (InputError, KeyError):
-        base_path = here / str(base_info.get("file", ""))
-        if not base_path.is_file():
-            raise InputError(f"the base network {base_info.get('spec')!r} of this style add-on is not found") from None
-    if file_sha256(base_path) != base_info.get("sha256"):
-        raise InputError(f"{base_path}: not the base network this style add-on was trained on (its SHA-256 differs)")
+        pass
+    if base_info.get("file") and (here / str(base_info["file"])).is_file():
+        candidates.append(here / str(base_info["file"]))
+    if not candidates:
+        raise InputError(f"the base network {base_info.get('spec')!r} of this style add-on is not found")
+    matching = [c for c in candidates if file_sha256(c) == base_info.get("sha256")]
+    if not matching:  # a moved add-on finds its base beside it even where another file has the old name
+        raise InputError(f"{candidates[0]}: not the base network this style add-on was trained on "
+                         "(its SHA-256 differs)")
+    base_path = matching[0]
     base, _ = load_checkpoint(base_path)
     if not isinstance(base, MultiStyleNet):
         raise InputError(f"{base_path}: not a multi-style network")

@@ -166,9 +166,10 @@ def test_model_without_style(tmp_path: Path, photo_path: Path, monkeypatch: pyte
     monkeypatch.chdir(tmp_path)
     code, out, _ = run(capsys, "image", str(photo_path), "--model", str(model), "--size", "64")
     assert code == 0 and "net)" in out and (tmp_path / "photo_mine.png").is_file()
+    from nst.checkpoints import MULTI_FORMAT, read_checkpoint
     from nst.registry import shipped_models
 
-    multi = sorted(set(shipped_models().values()))[0]
+    multi = next(p for p in sorted(set(shipped_models().values())) if read_checkpoint(p)["format"] == MULTI_FORMAT)
     code, _, err = run(capsys, "image", str(photo_path), "--model", str(multi), "--size", "64")
     assert code == 2 and "choose with --style" in err  # a multi-style network needs its style named
     code, _, err = run(capsys, "image", str(photo_path), "--size", "64")
