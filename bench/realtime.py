@@ -33,7 +33,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from results import best_times_interleaved, measured_peak, photo_frame, stamp, table, write_section  # noqa: E402
+from results import best_times_interleaved, cpu_kind, measured_peak, photo_frame, stamp, table, write_section  # noqa: E402
 
 from nst.engines import export_onnx, onnx_session, onnxruntime_runner, opencv_runner, torch_runner  # noqa: E402
 from nst.nets import ARCHS, MultiStyleConfig, MultiStyleNet, TransformerNet  # noqa: E402
@@ -161,7 +161,8 @@ def run(peer: Path | None, model: tuple[Path, str] | None, write: bool = True) -
             "same run. `python bench/realtime.py` reproduces this table.")
     print(body)
     if write:
-        write_section("Real time at 640x480 (bench/realtime.py)", body)
+        # One section per kind of CPU: the machines of this project differ (AMX Xeons, Zen 4, Xeons without bf16).
+        write_section(f"Real time at 640x480 on {cpu_kind()} (bench/realtime.py)", body)
     return body
 
 

@@ -28,6 +28,16 @@ def machine() -> str:
             f"threads, Python {platform.python_version()}")
 
 
+def cpu_kind() -> str:
+    """A short name for the kind of CPU, for per-machine sections: vendor family and bf16 support."""
+    from nst.device import amx_bf16, bf16_supported, cpu_name
+
+    name = cpu_name()
+    family = "AMD EPYC" if "AMD" in name else "Intel Xeon" if "Xeon" in name else name
+    bf16 = "AMX" if amx_bf16() else "AVX-512 BF16" if bf16_supported(torch.device("cpu")) else "no bf16"
+    return f"{family} ({bf16})"
+
+
 def stamp() -> str:
     return f"Measured {datetime.date.today().isoformat()} on {machine()}."
 

@@ -41,13 +41,11 @@ def test_auto_precision_runs_on_both_paths(monkeypatch: pytest.MonkeyPatch, nati
     assert (y - ref).abs().mean() < (0.03 if native else 1e-6)
 
 
-@pytest.mark.parametrize("amx,native,expected", [(True, True, "torch"), (False, True, "onnxruntime"),
-                                                 (True, False, "onnxruntime"), (False, False, "onnxruntime")])
-def test_engine_auto_is_torch_bf16_only_on_amx(monkeypatch: pytest.MonkeyPatch, amx: bool, native: bool,
-                                               expected: str) -> None:
+@pytest.mark.parametrize("native,expected", [(True, "torch"), (False, "onnxruntime")])
+def test_engine_auto_is_torch_bf16_where_bf16_is_native(monkeypatch: pytest.MonkeyPatch, native: bool,
+                                                        expected: str) -> None:
     import nst.engines
 
-    monkeypatch.setattr(nst.engines, "amx_bf16", lambda: amx)
     monkeypatch.setattr(nst.engines, "bf16_supported", lambda device: native)
     assert nst.engines.fastest_engine() == expected
 

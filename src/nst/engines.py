@@ -26,7 +26,7 @@ import numpy as np
 import torch
 
 from .checkpoints import inference_checkpoint, load_checkpoint, read_checkpoint, save_checkpoint
-from .device import amx_bf16, bf16_supported, int8_fast, pick_device, use_bf16
+from .device import bf16_supported, int8_fast, pick_device, use_bf16
 from .errors import InputError, NSTError, OptionError, OutputError
 from .io.atomic import atomic_path
 from .nets import MultiStyleNet, pad_to_multiple, stylize_padded
@@ -37,10 +37,11 @@ ENGINES = ("auto", "torch", "onnxruntime", "opencv")
 
 
 def fastest_engine() -> str:
-    """"auto", by measurement (bench/realtime.py): torch in bf16 on a CPU with AMX (MultiStyleNet at 640x480:
-    47.6 fps against 23.8 for int8 ONNX Runtime on a Sapphire Rapids); elsewhere ONNX Runtime where it is
-    installed (int8 where the CPU has VNNI), else torch."""
-    if amx_bf16() and bf16_supported(torch.device("cpu")):
+    """"auto", by measurement (bench/realtime.py, MultiStyleNet at 640x480): torch in bf16 wherever the CPU
+    has native bf16 (Sapphire Rapids with AMX: 47.6 fps against 23.8 for int8 ONNX Runtime; AMD Zen 4 with
+    AVX-512 BF16: 34.4 against 22.9); elsewhere ONNX Runtime where it is installed (int8 where the CPU has
+    VNNI), else torch."""
+    if bf16_supported(torch.device("cpu")):
         return "torch"
     try:
         import onnxruntime  # noqa: F401
