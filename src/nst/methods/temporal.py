@@ -34,12 +34,12 @@ from ..io.frames import tensor_to_arrays
 from ..options import check, option
 from .base import GUIDED, SEQUENTIAL, STRENGTH, Adjustable, BaseStylizer, Guided, Sequential, Stylizer
 
-#: Long side (px) at which the flow and its checks are computed (larger frames are downscaled for them):
-#: measured on a 640x480 pan and a real clip, 480 with preset fast halves the overhead of 640 for the same
-#: warping error (bench/temporal.py; the numbers are in docs/DESIGN-NOTES.md).
-FLOW_MAX_SIDE = 480
-#: Photometric error of the warped source frame (RGB mean, [0, 1]) at which the blend weight falls to 1/e.
-PHOTO_SIGMA = 0.05
+#: Long side (px) up to which the flow and its checks are computed: larger frames are shrunk by the smallest
+#: whole factor that fits (a whole factor is what OpenCV's area resize does fastest), the flow and confidence
+#: upsampled. Measured with bench/temporal.py (docs/DESIGN-NOTES.md has the sweep).
+FLOW_MAX_SIDE = 320
+#: Photometric error of the warped source frame (luma, [0, 1]) at which the blend weight falls to 1/e.
+PHOTO_SIGMA = 0.1
 
 
 @dataclass
@@ -48,7 +48,7 @@ class TemporalOptions:
 
     temporal: bool = option(True, help="temporal consistency: optical flow keeps each frame's paint where the "
                             "previous frame's was, so textures do not flicker")
-    temporal_strength: float = option(0.85, help="how closely each frame follows the previous one warped by the "
+    temporal_strength: float = option(0.95, help="how closely each frame follows the previous one warped by the "
                                       "flow (0 = every frame on its own)", min=0.0, max=1.0)
     flow_preset: str = option("fast", help="DIS optical flow preset: ultrafast, fast or medium (slower, finer)",
                               choices=tuple(F.PRESETS))
@@ -67,18 +67,31 @@ def _to_tensor(a: np.ndarray, like: torch.Tensor) -> torch.Tensor:
 
 class _Memory:
     """What a sequence carries from frame to frame (shared by `with_strength` copies): the previous
-    source frame (uint8 H x W x 3) and result (float32, 8-bit values), the flow estimator, and counters."""
+    source frame (uint8 H x W x 3) and its shrunk luma for the flow, the previous result (uint8), the flow
+    estimator, and counters."""
 
     def __init__(self, preset: str) -> None:
         self.estimator = F.FlowEstimator(preset)
         self.src: np.ndarray | None = None
+        self.small: np.ndarray | None = None
         self.out: np.ndarray | None = None
         self.frames = self.cuts = 0
         self.inner_seconds = self.total_seconds = 0.0
         self.lock = threading.Lock()
 
     def clear(self) -> None:
-        self.src = self.out = None
+        self.src = self.small = self.out = None
+
+
+def _shrunk_gray(rgb: np.ndarray) -> np.ndarray:
+    """Luma of an H x W x 3 uint8 frame, shrunk by the smallest whole factor that brings its long side to at
+    most FLOW_MAX_SIDE (area averaging)."""
+    g = F.gray(rgb)
+    h, w = g.shape
+    k = -(-max(h, w) // FLOW_MAX_SIDE)
+    if k == 1:
+        return g
+    return cv2.resize(g, (max(8, w // k), max(8, h // k)), interpolation=cv2.INTER_AREA)
 
 
 class TemporalStylizer(BaseStylizer):
@@ -108,16 +121,16 @@ class TemporalStylizer(BaseStylizer):
         if SEQUENTIAL in getattr(self.inner, "capabilities", frozenset()):
             cast(Sequential, self.inner).reset(None)
         if state is not None:
-            a = tensor_to_arrays(state[:, :3])[0]
-            m.out = a.astype(np.float32) / np.float32(255.0)
+            m.out = tensor_to_arrays(state[:, :3])[0]
             m.src = tensor_to_arrays(state[:, 3:6])[0]
+            m.small = _shrunk_gray(m.src)
 
     def state(self) -> torch.Tensor | None:
         m = self.memory
         if m.src is None or m.out is None:
             return None
-        src = m.src.astype(np.float32) / np.float32(255.0)
-        return torch.from_numpy(np.concatenate([m.out, src], axis=2)).permute(2, 0, 1)[None].contiguous()
+        both = np.concatenate([m.out, m.src], axis=2).astype(np.float32) / np.float32(255.0)
+        return torch.from_numpy(both).permute(2, 0, 1)[None].contiguous()
 
     # ---- Adjustable (when the inner stylizer is)
 
@@ -148,28 +161,25 @@ class TemporalStylizer(BaseStylizer):
     def _stylize(self, frames: torch.Tensor) -> torch.Tensor:
         return torch.cat([self._one(f[None]) for f in frames])
 
-    def _guide(self, src: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-        """(previous result warped to this frame, confidence H x W in [0, 1]), or None at a scene cut.
-
-        Flow, occlusion check and photometric error are computed at most FLOW_MAX_SIDE px long side
-        (the cost stays a small share of the stylizer's), then the flow and confidence are upsampled."""
+    def _guide(self, small: np.ndarray, h: int, w: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """(previous result warped to this frame (uint8), confidence H x W float32 in [0, 1]), or None at a
+        scene cut. `small` is this frame's shrunk luma: flow, occlusion check and photometric error are
+        computed at that size (their cost stays a small share of the stylizer's), then the flow and the
+        confidence are upsampled."""
         m = self.memory
-        assert m.src is not None and m.out is not None
-        h, w = src.shape[:2]
-        k = min(1.0, FLOW_MAX_SIDE / max(h, w))
-        size = (max(8, round(w * k)), max(8, round(h * k)))
-        prev_s, cur_s = (cv2.resize(a, size, interpolation=cv2.INTER_AREA) if k < 1 else a for a in (m.src, src))
-        flow_bw, flow_fw = m.estimator.pair(F.gray(prev_s), F.gray(cur_s))
-        warped_src = F.warp(prev_s, flow_bw)
-        err = cv2.absdiff(warped_src, cur_s).astype(np.float32).mean(-1) / np.float32(255.0)
-        if float(err.mean()) > self.opts.scene_cut:
+        assert m.small is not None and m.out is not None
+        flow_bw, flow_fw = m.estimator.pair(m.small, small)
+        diff = cv2.absdiff(F.warp(m.small, flow_bw), small)
+        if cv2.mean(diff)[0] / 255.0 > self.opts.scene_cut:
             m.cuts += 1
             return None
-        conf = F.reliable(flow_bw, flow_fw).astype(np.float32) * np.exp(-(err / PHOTO_SIGMA) ** 2)
+        err = diff.astype(np.float32) * np.float32(1.0 / (255.0 * PHOTO_SIGMA))
+        conf = np.exp(-(err * err)) * F.reliable(flow_bw, flow_fw)
         conf = cv2.blur(conf, (3, 3))  # no hard seams at the edge of a disocclusion
-        if k < 1:
+        sh, sw = small.shape
+        if (sh, sw) != (h, w):
             flow_bw = cv2.resize(flow_bw, (w, h), interpolation=cv2.INTER_LINEAR)
-            flow_bw *= np.array([w / size[0], h / size[1]], np.float32)
+            flow_bw *= np.array([w / sw, h / sh], np.float32)
             conf = cv2.resize(conf, (w, h), interpolation=cv2.INTER_LINEAR)
         return F.warp(m.out, flow_bw), conf
 
@@ -177,28 +187,30 @@ class TemporalStylizer(BaseStylizer):
         t0 = time.perf_counter()
         m = self.memory
         src = tensor_to_arrays(x)[0]
+        small = _shrunk_gray(src)
         guide = None
-        if m.src is not None and m.out is not None and m.src.shape == src.shape:
-            guide = self._guide(src)
+        if m.small is not None and m.out is not None and m.src is not None and m.src.shape == src.shape:
+            guide = self._guide(small, *src.shape[:2])
         if guide is None:
             if SEQUENTIAL in getattr(self.inner, "capabilities", frozenset()):
                 cast(Sequential, self.inner).reset(None)  # a new sequence for the inner stylizer too
             out = tensor_to_arrays(self._inner(x))[0]
         elif self.guided:
-            g, c = _to_tensor(guide[0], x)[:, :3].float(), _to_tensor(guide[1], x).float()
+            g = _to_tensor(guide[0].astype(np.float32) / np.float32(255.0), x).float()
+            c = _to_tensor(guide[1], x).float()
             t1 = time.perf_counter()
             y = cast(Guided, self.inner).stylize_guided(x, g, c, self.opts.temporal_strength)
             m.inner_seconds += time.perf_counter() - t1
             out = tensor_to_arrays(y)[0]
         else:
-            s = tensor_to_arrays(self._inner(x))[0].astype(np.float32) / np.float32(255.0)
-            alpha = (self.opts.temporal_strength * guide[1])[..., None]
-            blended = s + alpha * (guide[0] - s)
-            out = (np.clip(blended, 0.0, 1.0) * np.float32(255.0) + np.float32(0.5)).astype(np.uint8)
-        m.src, m.out = src, out.astype(np.float32) / np.float32(255.0)
+            s = tensor_to_arrays(self._inner(x))[0]
+            alpha = guide[1] * np.float32(self.opts.temporal_strength)
+            # out = s + alpha (warped - s), in 8 bits with per-pixel weights (OpenCV rounds to nearest)
+            out = cv2.blendLinear(guide[0], s, alpha, np.float32(1.0) - alpha)
+        m.src, m.small, m.out = src, small, out
         m.frames += 1
         m.total_seconds += time.perf_counter() - t0
-        return _to_tensor(m.out, x)
+        return _to_tensor(out.astype(np.float32) / np.float32(255.0), x)
 
 
 def with_temporal(stylizer: Stylizer, opts: TemporalOptions | None) -> Stylizer:
