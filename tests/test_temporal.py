@@ -84,6 +84,27 @@ def test_occlusion_check_on_a_moving_square() -> None:
     assert dok[uncovered].mean() < 0.5 and dok[:10].mean() > 0.9
 
 
+def test_old_paint_the_new_frame_has_nowhere_near_does_not_persist(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The ghost seen on the fast real clip: a dark wing's halo warped over a plain sky, where any flow passes
+    every check. With full confidence, the warped result is still clamped to the new result's local range:
+    paint from far outside it is dropped, while a small difference (flicker) is blended as before."""
+    h, w = 48, 64
+    frame = np.full((h, w, 3), 200, np.uint8)
+    frame[:, 32:] = (np.random.default_rng(0).random((h, 32, 1)) * 60 + 170).astype(np.uint8)  # textured right
+    frames = [frame, frame]
+    inner = Tint("red", strength=0.25)
+    new = tensor_to_arrays(inner(arrays_to_tensor([frames[1]])))[0]
+    history = new.copy()
+    history[10:30, 6:26] = 20  # the ghost: dark paint where the new frame is plain
+    history[10:30, 40:60] = new[11:31, 41:61]  # the texture one pixel off (flicker-sized): kept
+    t = TemporalStylizer(inner, TemporalOptions(temporal_strength=1.0))
+    t(arrays_to_tensor([frames[0]]))
+    monkeypatch.setattr(t, "_guide", lambda *a: (history, np.ones((h, w), np.float32)))
+    out = tensor_to_arrays(t(arrays_to_tensor([frames[1]])))[0].astype(int)
+    assert np.abs(out[10:30, 6:26] - new[10:30, 6:26]).max() <= 1  # no ghost
+    assert np.abs(out[10:30, 40:60] - history[10:30, 40:60]).max() <= 1  # follows the history
+
+
 def test_a_scene_cut_resets_the_sequence() -> None:
     inner = Tint("red")
     t = TemporalStylizer(inner, TemporalOptions())

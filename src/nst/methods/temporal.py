@@ -8,9 +8,11 @@ frame and makes the new result agree with it there:
 - a stylizer that declares GUIDED (optimize) is given the warped result and the confidence, and
   follows it itself (Ruder et al. 2016: warm start plus a temporal loss);
 - any other (net, adain, ...) is run on the frame alone and its output blended with the warped
-  previous result: out = s + strength * c * (warp(prev) - s). The confidence c is 0 where the flow
-  fails the check and falls off with the photometric error of the warped *source* frame
-  (exp(-(e / PHOTO_SIGMA)^2)), so a wrong flow never drags old paint over new content (no ghosts).
+  previous result, clamped to the new result's local colour range (HISTORY_CLAMP):
+  out = s + strength * c * (clamp(warp(prev)) - s). The confidence c is 0 where the flow fails the check
+  and falls off with the photometric error of the warped *source* frame (exp(-(e / PHOTO_SIGMA)^2)), so a
+  wrong flow never drags old paint over new content, and the clamp keeps paint the new frame has nowhere
+  near from persisting (no ghosts).
 
 A scene cut (mean photometric error of the warped source frame above `scene_cut`) restarts the
 sequence: that frame is stylised on its own. The state is the previous result and source frame,
@@ -38,6 +40,12 @@ from .base import GUIDED, SEQUENTIAL, STRENGTH, Adjustable, BaseStylizer, Guided
 #: whole factor that fits (a whole factor is what OpenCV's area resize does fastest), the flow and confidence
 #: upsampled. Measured with bench/temporal.py (docs/DESIGN-NOTES.md has the sweep).
 FLOW_MAX_SIDE = 320
+#: The warped previous result is clamped, per channel, to the range of the new frame's result in a square of
+#: this many pixels around each pixel before the blend (what temporal anti-aliasing in games calls neighbourhood
+#: clamping): paint the new frame has nowhere near (a dark wing's halo left over a uniform sky, where any flow
+#: passes the photometric check) cannot persist. 7 removed the ghosts seen on the fast clip at 3-5% more
+#: warping error than none (docs/DESIGN-NOTES.md).
+HISTORY_CLAMP = 7
 #: Photometric error of the warped source frame (luma, [0, 1]) at which the blend weight falls to 1/e.
 PHOTO_SIGMA = 0.1
 
@@ -205,8 +213,10 @@ class TemporalStylizer(BaseStylizer):
         else:
             s = tensor_to_arrays(self._inner(x))[0]
             alpha = guide[1] * np.float32(self.opts.temporal_strength)
-            # out = s + alpha (warped - s), in 8 bits with per-pixel weights (OpenCV rounds to nearest)
-            out = cv2.blendLinear(guide[0], s, alpha, np.float32(1.0) - alpha)
+            kernel = np.ones((HISTORY_CLAMP, HISTORY_CLAMP), np.uint8)
+            history = cv2.min(cv2.max(guide[0], cv2.erode(s, kernel)), cv2.dilate(s, kernel))
+            # out = s + alpha (history - s), in 8 bits with per-pixel weights (OpenCV rounds to nearest)
+            out = cv2.blendLinear(history, s, alpha, np.float32(1.0) - alpha)
         m.src, m.small, m.out = src, small, out
         m.frames += 1
         m.total_seconds += time.perf_counter() - t0
