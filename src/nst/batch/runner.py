@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from ..errors import OptionError
+from ..errors import OptionError, OutputError
 from ..io.atomic import atomic_write
 from ..progress import Progress, ProgressCallback
 from .manifest import Manifest
@@ -197,8 +197,10 @@ def run_batch(plan: Plan, settings: dict[str, Any], backend: Backend, *, overwri
         if todo:
             manifest.own([i.rel for i in todo])
             for item in todo:
-                if item.kind == "image":
+                try:
                     item.out.parent.mkdir(parents=True, exist_ok=True)
+                except OSError as e:
+                    raise OutputError(f"{item.out.parent}: cannot create the folder ({e.strerror or e})") from None
             emit()
             backend(tasks(), on_result)
     finally:

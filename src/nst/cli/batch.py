@@ -13,9 +13,14 @@ from .progress import ProgressLine
 #: Exit code of a batch that finished but could not do some files (each one is in the report).
 EXIT_SOME_FAILED = 3
 
-#: Default local workers: measured on a 2-core machine (bench/batch.py), one process with every core's
-#: threads beat one process per core (see bench/RESULTS.md, "Batch").
-DEFAULT_WORKERS = 1
+
+
+def default_workers() -> int:
+    """Local workers when --workers is not given: one process per core (at most 2), one torch thread each.
+    Measured on a 2-core machine shared with other work (bench/batch.py, bench/RESULTS.md "Batch"): two
+    1-thread processes beat one 2-thread process by far, since a 2-thread torch call waits at every
+    layer for whichever of its threads the OS descheduled."""
+    return max(1, min(2, os.cpu_count() or 1))
 
 
 def _count(text: str) -> int:
@@ -56,8 +61,8 @@ def add_parsers(sub: Any) -> None:
     pb.add_argument("--video-format", default="mp4", choices=VIDEO_OUT_FORMATS, help="video output format "
                     "(default mp4)")
     pb.add_argument("--workers", type=_count, default=None, metavar="N",
-                    help=f"worker processes (Ray: actors), each loading the stylizer once (default {DEFAULT_WORKERS} "
-                    "here, with every core's threads; on Ray 2)")
+                    help="worker processes (Ray: actors), each loading the stylizer once (default: one per core, at "
+                    "most 2, one thread each; on Ray 2)")
     pb.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
                     help="run on Ray (the nst[cluster] extra): ADDRESS host:port, ray://host:port or auto; "
                     "without one, RAY_ADDRESS, else a local Ray started for the run")
@@ -98,11 +103,13 @@ def cmd_batch(args: argparse.Namespace) -> int:
         address = check_address(args.ray or os.environ.get("RAY_ADDRESS") or None)
     elif args.gpus_per_worker:
         raise OptionError("--gpus-per-worker applies only with --ray")
-    workers = check_workers(args.workers if args.workers is not None else (2 if use_ray else DEFAULT_WORKERS),
+    workers = check_workers(args.workers if args.workers is not None else (2 if use_ray else default_workers()),
                             use_ray)
     p = plan(args.input, args.output, args.format, args.video_format)  # every check before the weights load
     cores = os.cpu_count() or 1
-    threads = max(1, int(args.cpus_per_worker)) if use_ray else (None if workers == 1 else max(1, cores // workers))
+    if not use_ray:
+        workers = min(workers, len(p.items))  # no process started for nothing
+    threads = max(1, int(args.cpus_per_worker)) if use_ray else max(1, cores // workers)
     spec = StylizerSpec(method, tuple(styles), tuple(args.style_weights) if args.style_weights else None,
                         options, args.size, dataclasses.asdict(temporal) if temporal is not None else None, {},
                         threads)
