@@ -17,6 +17,8 @@ from nst.cli import main
 from ..conftest import make_clip, make_photo
 
 STYLE = ["--style", "starry_night", "--method", "net", "--size", "48"]
+#: In this process (no worker processes to start): the local tests' default; worker processes have their own tests.
+LOCAL = STYLE + ["--workers", "1"]
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -57,7 +59,7 @@ def folder(tmp_path: Path) -> Path:
 
 def test_folder_with_a_corrupt_image(tmp_path: Path, folder: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "out"
-    code, stdout, err = run(capsys, "batch", str(folder), "-o", str(out), *STYLE, "-q")
+    code, stdout, err = run(capsys, "batch", str(folder), "-o", str(out), *LOCAL, "-q")
     assert code == 3  # finished, some files failed (documented in `nst batch --help`)
     assert outputs(out) == ["a.png", "b.png", "sub/c.png", "sub/deeper/d.png"]
     for rel, src in [("a.png", "a.jpg"), ("sub/deeper/d.png", "sub/deeper/d.webp")]:
@@ -77,18 +79,18 @@ def test_rerun_does_no_work_and_changed_settings_redo_everything(tmp_path: Path,
                                                                   capsys: pytest.CaptureFixture[str]) -> None:
     (folder / "sub" / "broken.png").unlink()
     out = tmp_path / "out"
-    assert run(capsys, "batch", str(folder), "-o", str(out), *STYLE, "-q")[0] == 0
+    assert run(capsys, "batch", str(folder), "-o", str(out), *LOCAL, "-q")[0] == 0
     stamps = {p: (out / p).stat().st_mtime_ns for p in outputs(out)}
-    code, stdout, _ = run(capsys, "batch", str(folder), "-o", str(out), *STYLE, "-q")
+    code, stdout, _ = run(capsys, "batch", str(folder), "-o", str(out), *LOCAL, "-q")
     assert code == 0 and "0 done, 0 failed, 4 complete before" in stdout
     assert {p: (out / p).stat().st_mtime_ns for p in outputs(out)} == stamps
     assert {r["status"] for r in report(out)} == {"skipped"}
     # a changed input is redone, and only it
     Image.fromarray(make_photo(50, 70, seed=9)).save(folder / "b.png")
-    code, stdout, _ = run(capsys, "batch", str(folder), "-o", str(out), *STYLE, "-q")
+    code, stdout, _ = run(capsys, "batch", str(folder), "-o", str(out), *LOCAL, "-q")
     assert code == 0 and "1 done, 0 failed, 3 complete before" in stdout
     # other settings: everything again (the outputs are the batch's own, so they may be replaced)
-    code, stdout, _ = run(capsys, "batch", str(folder), "-o", str(out), *STYLE[:-1], "40", "-q")
+    code, stdout, _ = run(capsys, "batch", str(folder), "-o", str(out), *STYLE[:-1], "40", "--workers", "1", "-q")
     assert code == 0 and "4 done, 0 failed, 0 complete before" in stdout
     with Image.open(out / "a.png") as im:
         assert max(im.size) == 40
@@ -97,10 +99,10 @@ def test_rerun_does_no_work_and_changed_settings_redo_everything(tmp_path: Path,
 def test_an_output_recorded_but_missing_or_changed_is_redone(tmp_path: Path, folder: Path,
                                                              capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "out"
-    run(capsys, "batch", str(folder), "-o", str(out), *STYLE, "-q")
+    run(capsys, "batch", str(folder), "-o", str(out), *LOCAL, "-q")
     (out / "a.png").unlink()
     (out / "b.png").write_bytes(b"half")  # not what was recorded
-    code, stdout, _ = run(capsys, "batch", str(folder), "-o", str(out), *STYLE, "-q")
+    code, stdout, _ = run(capsys, "batch", str(folder), "-o", str(out), *LOCAL, "-q")
     assert code == 3 and "2 done, 1 failed, 2 complete before" in stdout
     with Image.open(out / "b.png") as im:
         im.load()
@@ -111,10 +113,10 @@ def test_existing_files_not_written_by_the_batch_are_kept(tmp_path: Path, folder
     out = tmp_path / "out"
     out.mkdir()
     (out / "a.png").write_bytes(b"the user's own file")
-    code, stdout, err = run(capsys, "batch", str(folder), "-o", str(out), *STYLE, "-q")
+    code, stdout, err = run(capsys, "batch", str(folder), "-o", str(out), *LOCAL, "-q")
     assert code == 3 and (out / "a.png").read_bytes() == b"the user's own file"
     assert "a.png: already exists and was not written by this batch (use --overwrite" in err
-    code, stdout, _ = run(capsys, "batch", str(folder), "-o", str(out), *STYLE, "-q", "--overwrite")
+    code, stdout, _ = run(capsys, "batch", str(folder), "-o", str(out), *LOCAL, "-q", "--overwrite")
     assert "1 done" in stdout and (out / "a.png").read_bytes() != b"the user's own file"
 
 
@@ -126,13 +128,13 @@ def test_format_choices_and_the_stale_temporary_files_of_a_killed_run(tmp_path: 
     stale.write_bytes(b"partial")
     keep = out / "sub" / ".c.jpg.notes"
     keep.write_bytes(b"someone else's")
-    run(capsys, "batch", str(folder), "-o", str(out), *STYLE, "-q", "--format", "jpg")
+    run(capsys, "batch", str(folder), "-o", str(out), *LOCAL, "-q", "--format", "jpg")
     assert outputs(out) == ["a.jpg", "b.jpg", "sub/.c.jpg.notes", "sub/c.jpg", "sub/deeper/d.jpg"]
     assert not stale.exists()
     with Image.open(out / "sub" / "c.jpg") as im:
         assert im.format == "JPEG"
     out2 = tmp_path / "same"
-    run(capsys, "batch", str(folder), "-o", str(out2), *STYLE, "-q", "--format", "same")
+    run(capsys, "batch", str(folder), "-o", str(out2), *LOCAL, "-q", "--format", "same")
     assert outputs(out2) == ["a.jpg", "b.png", "sub/c.png", "sub/deeper/d.webp"]
 
 
@@ -141,7 +143,7 @@ def test_list_file_with_missing_and_duplicate_entries(tmp_path: Path, capsys: py
     lst = tmp_path / "list.txt"
     lst.write_text(f"# the keepers\nshoot/day1/a.png\n\n{b}\nshoot/day1/a.png\nshoot/day3/gone.png\n")
     out = tmp_path / "out"
-    code, stdout, err = run(capsys, "batch", str(lst), "-o", str(out), *STYLE, "-q")
+    code, stdout, err = run(capsys, "batch", str(lst), "-o", str(out), *LOCAL, "-q")
     assert code == 3
     assert outputs(out) == ["day1/a.png", "day2/b.png"]  # relative to the entries' common folder
     assert "list.txt:5: shoot/day1/a.png is already on line 2; taken once" in err
@@ -250,7 +252,7 @@ def test_the_same_pixels_with_one_or_two_workers(tmp_path: Path, capsys: pytest.
 
     inp = tmp_path / "in"
     photos(inp, ["a.png", "b.png", "c.png"])
-    run(capsys, "batch", str(inp), "-o", str(tmp_path / "one"), *STYLE, "-q", "--workers", "1")
+    run(capsys, "batch", str(inp), "-o", str(tmp_path / "one"), *LOCAL, "-q")
     code, stdout, _ = run(capsys, "batch", str(inp), "-o", str(tmp_path / "two"), *STYLE, "-q", "--workers", "2")
     assert code == 0 and "3 done" in stdout
     for n in ("a.png", "b.png", "c.png"):
@@ -269,12 +271,12 @@ def test_videos_in_the_folder_go_through_the_video_pipeline(tmp_path: Path,
     make_clip(inp / "clips" / "walk.mp4", n=12, w=64, h=48)
     (inp / "clips" / "broken.mov").write_bytes(b"\x00\x00\x00\x18ftypqt  " + b"\x00" * 64)
     out = tmp_path / "out"
-    code, stdout, err = run(capsys, "batch", str(inp), "-o", str(out), *STYLE, "-q")
+    code, stdout, err = run(capsys, "batch", str(inp), "-o", str(out), *LOCAL, "-q")
     assert code == 3 and "2 done, 1 failed" in stdout, err
     assert outputs(out) == ["clips/walk.mp4", "still.png"]
     info = probe(out / "clips" / "walk.mp4")
     assert info.frames == 12 and info.audio and max(info.width, info.height) == 48
     rows = {Path(r["input"]).name: r for r in report(out)}
     assert rows["broken.mov"]["status"] == "failed" and "broken.mov" in rows["broken.mov"]["error"]
-    code, stdout, _ = run(capsys, "batch", str(inp), "-o", str(out), *STYLE, "-q")
+    code, stdout, _ = run(capsys, "batch", str(inp), "-o", str(out), *LOCAL, "-q")
     assert "0 done, 1 failed, 2 complete before" in stdout

@@ -8,7 +8,7 @@ import json
 import os
 import signal
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 
@@ -19,31 +19,7 @@ from nst.batch.ray_backend import run_ray  # noqa: E402
 
 from .test_batch import STYLE, outputs, photos, report, run  # noqa: E402
 
-#: Seconds one Ray test may take before it fails (they take ~15 s each here): a hang is a failure, not a stuck CI.
-TIME_LIMIT = 100
-
-
-@pytest.fixture(autouse=True)
-def time_limit() -> Iterator[None]:
-    def expire(signum: int, frame: Any) -> None:
-        raise TimeoutError(f"a Ray test ran past {TIME_LIMIT} s")
-
-    old = signal.signal(signal.SIGALRM, expire)
-    signal.alarm(TIME_LIMIT)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, old)
-
-
-@pytest.fixture(scope="module")
-def local_ray() -> Iterator[None]:
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
-    try:
-        yield
-    finally:
-        ray.shutdown()
+pytestmark = pytest.mark.usefixtures("time_limit")
 
 
 def test_folder_with_a_corrupt_image_on_ray(local_ray: None, tmp_path: Path,

@@ -28,8 +28,7 @@ def _run(task: Task) -> dict[str, Any]:
 
 
 def run_in_process(tasks: Iterator[Task], worker: Worker, on_result: OnResult) -> None:
-    for t in tasks:
-        on_result(worker.run(t))
+    worker.stream(tasks, on_result)
 
 
 def run_processes(tasks: Iterator[Task], spec: StylizerSpec, workers: int, on_result: OnResult,

@@ -66,6 +66,18 @@ class BatchActor:
     def pid(self) -> int:
         return os.getpid()
 
+    def chunk(self, path: str, chunk: Any) -> tuple[int, list[Any], float, str]:
+        """One chunk of a long video (nst.video.chunks), with a fresh temporal sequence."""
+        import time
+
+        from ..methods import temporal_options, with_temporal
+        from ..video.chunks import stylize_chunk
+
+        t0 = time.perf_counter()
+        stylizer = with_temporal(self.worker.stylizer, temporal_options(self.worker.spec.temporal))
+        frames = stylize_chunk(path, chunk, stylizer, self.worker.spec.size)
+        return chunk.index, frames, time.perf_counter() - t0, self.worker.where
+
 
 def connect(address: str | None, num_cpus: int | None = None) -> bool:
     """ray.init for a batch; True when this call started Ray (and so must shut it down)."""
@@ -138,4 +150,57 @@ def run_ray(tasks: Iterator[Task], spec: StylizerSpec, workers: int, on_result: 
             ray.shutdown()
 
 
-__all__ = ["run_ray", "check_address", "connect", "ray_available", "BatchActor", "RESTARTS"]
+def run_video_chunks(path: str, chunks: list[Any], spec: StylizerSpec, workers: int, *, address: str | None = None,
+                     cpus_per_worker: float = 1.0, gpus_per_worker: float = 0.0, in_flight: int = 1,
+                     on_chunk: Callable[[int, str], None] | None = None) -> Iterator[tuple[int, list[Any], float]]:
+    """Yield (chunk index, frames, seconds) as Ray actors finish the chunks of the video at `path` (a path
+    every node reads). At most `in_flight` chunks per actor are submitted (their frames come back through
+    the object store); a chunk whose actor dies is redone by the restarted actor (`max_task_retries`).
+    `on_chunk(index, worker)` is told who did each chunk."""
+    import ray
+    from ray.exceptions import RayActorError
+
+    started = connect(address)
+    actors: list[Any] = []
+    try:
+        cls = ray.remote(BatchActor).options(num_cpus=cpus_per_worker, num_gpus=gpus_per_worker,
+                                             max_restarts=RESTARTS, max_task_retries=RESTARTS, max_concurrency=1)
+        actors = [cls.remote(spec) for _ in range(workers)]
+        load = {i: 0 for i in range(workers)}
+        pending: dict[Any, int] = {}
+        todo = list(chunks)
+        while todo or pending:
+            while todo:
+                free = [i for i in load if load[i] < in_flight]
+                if not free:
+                    break
+                a = min(free, key=lambda i: load[i])
+                pending[actors[a].chunk.remote(path, todo.pop(0))] = a
+                load[a] += 1
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            for ref in ready:
+                load[pending.pop(ref)] -= 1
+                try:
+                    index, frames, seconds, where = ray.get(ref)
+                except RayActorError as e:
+                    raise InputError(f"{path}: a chunk's Ray worker died more than {RESTARTS} times "
+                                     f"({type(e).__name__})") from None
+                except ray.exceptions.RayTaskError as e:
+                    cause = e.cause if isinstance(getattr(e, "cause", None), Exception) else None
+                    if cause is not None and isinstance(cause, (InputError, OptionError)):
+                        raise cause from None
+                    raise RuntimeError(str(e).strip().splitlines()[-1]) from None
+                if on_chunk is not None:
+                    on_chunk(index, where)
+                yield index, frames, seconds
+    finally:
+        for a in actors:
+            try:
+                ray.kill(a, no_restart=True)
+            except Exception:  # noqa: BLE001  (already gone)
+                pass
+        if started:
+            ray.shutdown()
+
+
+__all__ = ["run_ray", "run_video_chunks", "check_address", "connect", "ray_available", "BatchActor", "RESTARTS"]

@@ -17,7 +17,7 @@ import socket
 import time
 import warnings
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable, Iterator
 
 from ..errors import NSTError
 
@@ -120,11 +120,76 @@ class Worker:
         return result
 
     def _image(self, task: Task) -> bytes:
+        return encode(self.stylizer(self._decode(task)), task.suffix)
+
+    def _decode(self, task: Task) -> Any:
         from ..io.image import load_image, resize_long_side
 
         assert task.data is not None
-        x = load_image(task.data)
-        return encode(self.stylizer(resize_long_side(x, self.spec.size)), task.suffix)
+        return resize_long_side(load_image(task.data), self.spec.size)
+
+    def stream(self, tasks: Iterator[Task], on_result: Callable[[dict[str, Any]], None], depth: int = 2) -> None:
+        """Run `tasks` in order as a pipeline: decoding the next image and encoding (and `on_result`: the
+        driver's write) of the previous one run on two threads while this one stylises the current one,
+        so the stylizer is not kept waiting by image files (PIL and zlib release the GIL). `on_result` is
+        called on one thread, in order. Videos run whole, in their turn."""
+        import concurrent.futures as cf
+
+        def decoded(t: Task) -> tuple[Task, Any, BaseException | None]:
+            if t.kind != "image":
+                return t, None, None
+            try:
+                return t, self._decode(t), None
+            except (Exception, MemoryError) as e:
+                return t, None, e
+
+        def finish(t: Task, y: Any, error: BaseException | None, result: dict[str, Any] | None,
+                   t0: float, seconds: float) -> None:
+            if result is None:
+                result = {"rel": t.rel, "status": "done", "error": None, "data": None, "worker": self.where,
+                          "warnings": []}
+                try:
+                    if error is not None:
+                        raise error
+                    result["data"] = encode(y, t.suffix)
+                except (Exception, MemoryError) as e:
+                    msg = one_line(e)
+                    result.update(status="failed", error=t.label + msg[len("image data"):]
+                                  if msg.startswith("image data") else msg)
+                result["seconds"] = seconds + (time.perf_counter() - t0)
+            on_result(result)
+
+        with cf.ThreadPoolExecutor(1, thread_name_prefix="nst-decode") as dec, \
+                cf.ThreadPoolExecutor(1, thread_name_prefix="nst-encode") as enc:
+            ahead: list[cf.Future[tuple[Task, Any, BaseException | None]]] = []
+            finishing: list[cf.Future[None]] = []
+            source = iter(tasks)
+            exhausted = False
+            while True:
+                while not exhausted and len(ahead) < depth:
+                    t = next(source, None)
+                    if t is None:
+                        exhausted = True
+                    else:
+                        ahead.append(dec.submit(decoded, t))
+                if not ahead:
+                    break
+                t, x, error = ahead.pop(0).result()
+                t0 = time.perf_counter()
+                y, result = None, None
+                if t.kind == "video":
+                    result = self.run(t)
+                elif error is None:
+                    try:
+                        y = self.stylizer(x)
+                    except (Exception, MemoryError) as e:
+                        error = e
+                while len(finishing) >= depth or (finishing and finishing[0].done()):
+                    finishing.pop(0).result()  # bounded: results wait for the writer, not pile up; errors surface
+                finishing.append(enc.submit(finish, t, y, error, result, time.perf_counter(),
+                                            time.perf_counter() - t0))
+            for f in finishing:
+                f.result()
 
     def _video(self, task: Task) -> None:
         from ..methods import temporal_options, with_temporal
