@@ -110,10 +110,20 @@ def main() -> None:
         photos = make_photos(inp, a.images, a.size)
         spec = StylizerSpec("net", ("starry_night",), size=a.size)
         stylizer = spec.build()
+        cores = torch.get_num_threads()
         settings = settings_of(spec, stylizer)
         xs = [resize_long_side(load_image(p), a.size) for p in photos]
         for x in xs[:3]:
             stylizer(x)  # warm up
+
+        def threads(n: int, fn: Callable[[], Any]) -> Callable[[], Any]:
+            def call() -> Any:
+                torch.set_num_threads(n)
+                try:
+                    return fn()
+                finally:
+                    torch.set_num_threads(cores)
+            return call
 
         def alone() -> float:
             t0 = time.perf_counter()
@@ -134,7 +144,9 @@ def main() -> None:
         spec2 = StylizerSpec("net", ("starry_night",), size=a.size, threads=1)
         configs: list[tuple[str, Callable[[], tuple[float, float, int]]]] = [
             ("batch, 1 worker x 2 threads (this process)",
-             lambda: run(inp, tmp, spec1, settings, local_backend(spec1, 1, stylizer))),
+             threads(cores, lambda: run(inp, tmp, spec1, settings, local_backend(spec1, 1, stylizer)))),
+            ("batch, 1 worker x 1 thread (this process)",
+             threads(1, lambda: run(inp, tmp, spec1, settings, local_backend(spec1, 1, stylizer)))),
             ("batch, 2 worker processes x 1 thread",
              lambda: run(inp, tmp, spec2, settings, local_backend(spec2, 2))),
         ]
@@ -177,35 +189,44 @@ def main() -> None:
             ray_rows = [("Ray (local, 2 CPUs), 2 actors x 1 CPU", local_ray),
                         ("Ray SIMULATED 2 nodes x 1 CPU on this machine, 2 actors", two_nodes)]
 
-        t_alone, t_loop = [], []
+        refs = {k: [] for k in ("alone 2", "loop 2", "alone 1", "loop 1")}
+        ref_fns = {"alone 2": threads(cores, alone), "loop 2": threads(cores, loop), "alone 1": threads(1, alone),
+                   "loop 1": threads(1, loop)}
         results: dict[str, list[tuple[float, float, int]]] = {name: [] for name, _ in configs + ray_rows}
         for rep in range(a.repeat):  # interleaved, so a change in the machine's load hits every row alike
-            t_alone.append(alone())
-            t_loop.append(loop())
+            for k, fn in ref_fns.items():
+                refs[k].append(fn())
+                print(f"[{rep}] {k}: {refs[k][-1]:.2f} s", flush=True)
             for name, fn in configs + ray_rows:
                 results[name].append(fn())
                 print(f"[{rep}] {name}: wall {results[name][-1][0]:.2f} s, steady {results[name][-1][1]:.2f} "
                       "files/s", flush=True)
-            print(f"[{rep}] alone {t_alone[-1]:.2f} s, loop {t_loop[-1]:.2f} s", flush=True)
         n = len(photos)
-        alone_s, loop_s = min(t_alone), min(t_loop)
-        rows: list[list[object]] = [
-            ["stylizer alone (decoded photos in memory)", f"{alone_s:.2f}", f"{n / alone_s:.2f}", "", "", ""],
-            ["plain loop: load, stylise, save_image", f"{loop_s:.2f}", f"{n / loop_s:.2f}", "",
-             f"{100 * (loop_s / alone_s - 1):+.1f}%", ""]]
+        best = {k: min(v) for k, v in refs.items()}
+        rows: list[list[object]] = []
+        for t in (cores, 1):
+            alone_s, loop_s = best[f"alone {min(t, 2)}"], best[f"loop {min(t, 2)}"]
+            rows.append([f"stylizer alone, {t} thread{'s' * (t > 1)} (decoded photos in memory)", f"{alone_s:.2f}",
+                         f"{n / alone_s:.2f}", "", "", ""])
+            rows.append([f"plain loop, {t} thread{'s' * (t > 1)}: load, stylise, save_image", f"{loop_s:.2f}",
+                         f"{n / loop_s:.2f}", "", f"{100 * (loop_s / alone_s - 1):+.1f}%", ""])
         for name, rs in results.items():
             wall = min(r[0] for r in rs)
             steady = max(r[1] for r in rs)
+            t = 2 if "x 2 threads" in name else 1
+            alone_s, loop_s = best[f"alone {t}"], best[f"loop {t}"]
             rows.append([name, f"{wall:.2f}", f"{n / wall:.2f}", f"{steady:.2f}",
                          f"{100 * (wall / alone_s - 1):+.1f}%", f"{100 * (wall / loop_s - 1):+.1f}%"])
-        body = table(["run", "wall s", "files/s (wall)", "files/s (steady)", "vs stylizer alone", "vs plain loop"],
-                     rows)
+        body = table(["run", "wall s", "files/s (wall)", "files/s (steady)", "wall vs stylizer alone",
+                      "wall vs plain loop"], rows)
         text = (f"{stamp()} `nice python bench/batch.py --images {a.images} --size {a.size} --repeat {a.repeat}`: "
                 f"{n} photos at {a.size} px (long side), method net (shipped paintings.pt, starry_night), PNG out; "
                 f"best of {a.repeat} interleaved runs; other processes shared the CPU.\n\n{body}\n\n"
                 "wall: from `run_batch` called to the report written, starting the workers included (processes "
                 "spawned and the network loaded in each; Ray started for the Ray rows). steady: files/s from the "
-                "first result to the last. The 2-node row is a simulation: two Ray nodes on one 2-core machine, "
+                "first result to the last. The vs columns compare wall times with the stylizer alone and the plain "
+                "loop at the same threads per process (1 thread for the multi-worker rows: each of their workers is "
+                "one such loop). The 2-node row is a simulation: two Ray nodes on one 2-core machine, "
                 "not a cluster.")
         print(text)
         if not a.no_write:

@@ -36,7 +36,7 @@ from temporal import VIDEO, as_float, pan_clip, reference_flows  # noqa: E402
 from nst import flow as F  # noqa: E402
 from nst.methods import make_stylizer  # noqa: E402
 from nst.video import VideoOptions, probe, read_frames, stylize_video  # noqa: E402
-from nst.video.chunks import Chunk, frame_times, plan_chunks, stylize_chunk, stylize_video_chunked  # noqa: E402
+from nst.video.chunks import OVERLAP, Chunk, frame_times, plan_chunks, stylize_chunk, stylize_video_chunked  # noqa: E402
 
 
 def source_frames(n: int, size: int) -> tuple[list[np.ndarray], str]:
@@ -128,26 +128,33 @@ def main() -> None:
     speed = ""
     if a.ray:
         import ray
+        import torch
 
         from nst.batch import StylizerSpec
         from nst.batch.ray_backend import run_video_chunks
 
         opts = VideoOptions(size=None)
-        t0 = time.perf_counter()
-        stylize_video(clip, tmp / "whole.mp4", make_stylizer("net", ["starry_night"], temporal=True), opts)
-        t_whole = time.perf_counter() - t0
+        t_whole = {}
+        for threads in (1, torch.get_num_threads()):
+            torch.set_num_threads(threads)
+            t0 = time.perf_counter()
+            stylize_video(clip, tmp / "whole.mp4", make_stylizer("net", ["starry_night"], temporal=True), opts,
+                          overwrite=True)
+            t_whole[threads] = time.perf_counter() - t0
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
         try:
             spec = StylizerSpec("net", ("starry_night",), size=None, temporal={}, threads=1)  # type: ignore[arg-type]
             t0 = time.perf_counter()
             stylize_video_chunked(clip, tmp / "ray.mp4", lambda cs: run_video_chunks(str(clip), cs, spec, 2),
-                                  opts, chunk_frames=a.chunk * 4, overlap=4)
+                                  opts, chunk_frames=a.chunk * 4, overlap=OVERLAP)
             t_ray = time.perf_counter() - t0
         finally:
             ray.shutdown()
-        speed = (f"\n\nSpeed, the same clip to an mp4: unchunked `stylize_video` in this process {t_whole:.1f} s; on a "
-                 f"local Ray (started for it, not counted) with 2 workers x 1 CPU and chunks of {a.chunk * 4}+ "
-                 f"frames {t_ray:.1f} s (actor start and model loading included).")
+        speed = ("\n\nSpeed, the same clip to an mp4, temporal: unchunked `stylize_video` in this process "
+                 + ", ".join(f"{t:.1f} s with {n} torch thread{'s' * (n > 1)}" for n, t in t_whole.items())
+                 + f"; on a local Ray (started for it, not counted) with 2 workers x 1 CPU, chunks of {a.chunk * 4}+ "
+                 f"frames and the default overlap ({OVERLAP}): {t_ray:.1f} s (actor start and model loading "
+                 "included).")
     text = (f"{stamp()} `nice python bench/video_chunks.py --frames {a.frames} --size {a.size} --chunk {a.chunk}"
             f"{' --ray' if a.ray else ''}`: {name}, {len(pts)} frames at {src[0].shape[1]}x{src[0].shape[0]}, a "
             f"keyframe every {a.chunk} frames, so {len(chunks0)} chunks and {len(joins)} joins; net (starry_night), "

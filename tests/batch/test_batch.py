@@ -162,6 +162,8 @@ def test_list_file_with_missing_and_duplicate_entries(tmp_path: Path, capsys: py
     ("image_as_in", "is an image or video, not a folder or a list file"),
     ("empty_list", "the list names no files"),
     ("binary_list", "not a text list of files"),
+    ("report_not_ours", "already exists and is not a report of nst batch"),
+    ("report_not_jsonl", "give it a .jsonl name"),
 ])
 def test_hostile_inputs_are_one_line_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str], case: str,
                                             message: str) -> None:
@@ -191,13 +193,18 @@ def test_hostile_inputs_are_one_line_errors(tmp_path: Path, capsys: pytest.Captu
     elif case == "binary_list":
         inp = tmp_path / "list.txt"
         inp.write_bytes(b"\xff\xfe\x00\x81")
-    before = sorted(p for p in tmp_path.rglob("*"))
-    code, stdout, err = run(capsys, "batch", str(inp), "-o", str(out), *STYLE)
+    extra = []
+    if case == "report_not_ours":
+        (tmp_path / "notes.jsonl").write_text('{"mine": 1}\n')
+        extra = ["--report", str(tmp_path / "notes.jsonl")]
+    elif case == "report_not_jsonl":
+        extra = ["--report", str(tmp_path / "report.txt")]
+    code, stdout, err = run(capsys, "batch", str(inp), "-o", str(out), *STYLE, *extra)
     assert code == 1, err
     assert err.count("\n") == 1 and err.startswith("nst: error: ") and message in err, err
-    if case not in ("out_inside",):
-        assert sorted(p for p in tmp_path.rglob("*")) == before or case in ("missing", "empty", "collision",
-                                                                         "image_as_in", "empty_list", "binary_list")
+    if case == "report_not_ours":
+        assert (tmp_path / "notes.jsonl").read_text() == '{"mine": 1}\n'
+    assert not any(p.is_file() for p in out.rglob("*")) if out.is_dir() else True  # nothing written in OUT
 
 
 @pytest.mark.parametrize("argv, message", [

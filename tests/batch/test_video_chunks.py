@@ -104,7 +104,7 @@ def test_a_chunk_without_a_result_fails_and_leaves_no_output(clip: Path, tmp_pat
 @pytest.mark.usefixtures("time_limit")
 def test_on_ray_with_temporal_consistency_and_a_killed_worker(local_ray: Any, clip: Path, tmp_path: Path,
                                                               capsys: pytest.CaptureFixture[str]) -> None:
-    """`nst video --ray`: temporal consistency on (chunks overlap by 4 frames); one actor is SIGKILLed after it
+    """`nst video --ray`: temporal consistency on (chunks overlap by 16 frames); one actor is SIGKILLed after it
     delivers its first chunk, while it holds the next: that chunk is redone and the video is whole."""
     from nst.batch.ray_backend import run_video_chunks
     from nst.methods import make_stylizer
@@ -113,7 +113,7 @@ def test_on_ray_with_temporal_consistency_and_a_killed_worker(local_ray: Any, cl
     code, stdout, err = run(capsys, "video", str(clip), "-o", str(tmp_path / "ray.mp4"), *size, "-q",
                             "--chunk-frames", "8", "--ray")
     assert code == 0, err
-    assert f"{N} frames in 5 chunks" in stdout and "overlap 4" in err
+    assert f"{N} frames in 5 chunks" in stdout and "overlap 16" in err
     whole = tmp_path / "whole.mp4"
     stylize_video(clip, whole, make_stylizer("net", ["starry_night"], temporal=True), VideoOptions(size=64))
     same_timing(whole, tmp_path / "ray.mp4")

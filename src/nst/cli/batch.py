@@ -16,11 +16,18 @@ EXIT_SOME_FAILED = 3
 
 
 def default_workers() -> int:
-    """Local workers when --workers is not given: one process per core (at most 2), one torch thread each.
-    Measured on a 2-core machine shared with other work (bench/batch.py, bench/RESULTS.md "Batch"): two
-    1-thread processes beat one 2-thread process by far, since a 2-thread torch call waits at every
-    layer for whichever of its threads the OS descheduled."""
-    return max(1, min(2, os.cpu_count() or 1))
+    """Local workers when --workers is not given: 1, this process, whose stylizer gets every core but one
+    (`default_threads`) while decoding and encoding run on the last one (`Worker.stream`). Measured on a
+    2-core machine shared with other work (bench/batch.py, bench/RESULTS.md "Batch"): 100 photos at 512 px
+    took 9.9-10.0 s this way, 9.9-15.8 s with both cores' threads in one process (a 2-thread torch call
+    waits at every layer for whichever thread the OS descheduled) and 21.0 s in 2 processes of 1 thread
+    (each starts torch and loads the network: 7.4 files/s once running, against 10.2)."""
+    return 1
+
+
+def default_threads(workers: int) -> int:
+    cores = os.cpu_count() or 1
+    return max(1, cores - 1) if workers == 1 else max(1, cores // workers)
 
 
 def _count(text: str) -> int:
@@ -38,6 +45,33 @@ def _gpus(text: str) -> float:
     if not 0 <= v <= 64 or v != v:
         raise argparse.ArgumentTypeError(f"must be between 0 and 64, got {text}")
     return v
+
+
+def check_report(path: str | None, overwrite: bool) -> None:
+    """--report PATH: a .jsonl file that is new, or an earlier report of nst batch (or --overwrite)."""
+    import json
+    from pathlib import Path
+
+    from ..errors import OutputError
+
+    if path is None:
+        return
+    p = Path(path)
+    if p.suffix.lower() != ".jsonl":
+        raise OutputError(f"{p}: the report is JSON lines; give it a .jsonl name")
+    if p.is_dir():
+        raise OutputError(f"{p}: is a folder")
+    if p.exists() and not overwrite:
+        try:
+            with open(p, encoding="utf-8") as f:
+                first = f.readline()
+            ours = first == "" or {"input", "output", "status"} <= set(json.loads(first))
+        except (OSError, ValueError, TypeError):
+            ours = False
+        if not ours:
+            raise OutputError(f"{p}: already exists and is not a report of nst batch (use --overwrite to replace it)")
+    if not (p.parent if str(p.parent) else Path(".")).is_dir():
+        raise OutputError(f"{p}: folder {p.parent} does not exist")
 
 
 def add_parsers(sub: Any) -> None:
@@ -61,8 +95,8 @@ def add_parsers(sub: Any) -> None:
     pb.add_argument("--video-format", default="mp4", choices=VIDEO_OUT_FORMATS, help="video output format "
                     "(default mp4)")
     pb.add_argument("--workers", type=_count, default=None, metavar="N",
-                    help="worker processes (Ray: actors), each loading the stylizer once (default: one per core, at "
-                    "most 2, one thread each; on Ray 2)")
+                    help="worker processes (Ray: actors), each loading the stylizer once (default 1: this process, "
+                    "every core but one for the stylizer, the last for reading and writing files; on Ray 2)")
     pb.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
                     help="run on Ray (the nst[cluster] extra): ADDRESS host:port, ray://host:port or auto; "
                     "without one, RAY_ADDRESS, else a local Ray started for the run")
@@ -82,9 +116,10 @@ def add_parsers(sub: Any) -> None:
 
 def cmd_batch(args: argparse.Namespace) -> int:
     import dataclasses
+    from pathlib import Path
 
     from ..batch import StylizerSpec, check_workers, local_backend, plan, run_batch, settings_of
-    from ..errors import OptionError
+    from ..errors import OptionError, OutputError
     from ..methods import resolve_method
     from ..options import check_size
 
@@ -106,10 +141,12 @@ def cmd_batch(args: argparse.Namespace) -> int:
     workers = check_workers(args.workers if args.workers is not None else (2 if use_ray else default_workers()),
                             use_ray)
     p = plan(args.input, args.output, args.format, args.video_format)  # every check before the weights load
-    cores = os.cpu_count() or 1
+    check_report(args.report, args.overwrite)
+    if args.report is not None and any(str(i.src) == str(Path(args.report).resolve()) for i in p.items):
+        raise OutputError(f"{args.report}: is one of the inputs")
     if not use_ray:
         workers = min(workers, len(p.items))  # no process started for nothing
-    threads = max(1, int(args.cpus_per_worker)) if use_ray else max(1, cores // workers)
+    threads = max(1, int(args.cpus_per_worker)) if use_ray else default_threads(workers)
     spec = StylizerSpec(method, tuple(styles), tuple(args.style_weights) if args.style_weights else None,
                         options, args.size, dataclasses.asdict(temporal) if temporal is not None else None, {},
                         threads)

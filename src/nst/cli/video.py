@@ -84,7 +84,7 @@ def add_parsers(sub: Any) -> None:
                     help="frames a chunk has at least; it ends at the next keyframe (default 96)")
     pr.add_argument("--chunk-overlap", type=_count, default=None, metavar="N",
                     help="frames stylised before each chunk to warm up temporal consistency, then dropped "
-                    "(default 4; 0 without temporal consistency)")
+                    "(default 16; 0 without temporal consistency)")
     pr.add_argument("--gpus-per-worker", type=float, default=0.0, metavar="G", help="GPUs each worker reserves")
     pr.add_argument("--cpus-per-worker", type=float, default=1.0, metavar="C",
                     help="CPUs each worker reserves, and its torch threads (default 1)")

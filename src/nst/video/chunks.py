@@ -39,8 +39,10 @@ from .writer import VIDEO_FORMATS, VideoWriter, check_crf
 
 #: Frames a chunk has at least (it ends at the first keyframe after that many).
 CHUNK_FRAMES = 96
-#: Frames decoded and stylised before a chunk, to warm up a temporal stylizer (then dropped).
-OVERLAP = 4
+#: Frames decoded and stylised before a chunk, to warm up a temporal stylizer (then dropped). Measured
+#: (bench/video_chunks.py): the warping error at the joins is 3.4x that within chunks with no overlap,
+#: 1.8x with 4, 1.14x with 8 and 0.95x with 16, where the unchunked run has 0.90x at the same frames.
+OVERLAP = 16
 
 
 @dataclass(frozen=True)
