@@ -8,8 +8,9 @@ crops and flips of its photos; the bundled photos when that folder is missing), 
 
   stylizer alone  - the stylizer's calls on the photos already decoded and resized (the pure compute);
   plain loop      - what a script would do: load_image, resize, stylise, save_image, one after another;
-  batch 1 x 2     - `run_batch` in this process (1 worker, torch's 2 threads): plan, manifest, read,
-                    decode, stylise, encode, atomic write, report;
+  batch 1 x T     - `run_batch` in this process (1 worker, T torch threads): plan, manifest, read, decode,
+                    stylise, encode (PNG, zlib level 1), atomic write, report; decoding and encoding
+                    overlap the stylizer on two more threads (`Worker.stream`); 1 x 1 is the default here;
   batch 2 x 1     - 2 local worker processes with 1 thread each;
   Ray 2 x 1       - a local Ray (2 CPUs), 2 actors with 1 CPU each;
   Ray 2 nodes     - a SIMULATION of a multi-node cluster: `ray.cluster_utils.Cluster` starts a head and a
@@ -143,9 +144,9 @@ def main() -> None:
         spec1 = spec
         spec2 = StylizerSpec("net", ("starry_night",), size=a.size, threads=1)
         configs: list[tuple[str, Callable[[], tuple[float, float, int]]]] = [
-            ("batch, 1 worker x 2 threads (this process)",
+            ("batch, 1 worker x 2 threads + file I/O thread (this process)",
              threads(cores, lambda: run(inp, tmp, spec1, settings, local_backend(spec1, 1, stylizer)))),
-            ("batch, 1 worker x 1 thread (this process)",
+            ("batch, 1 worker x 1 thread + file I/O thread (this process; the default here)",
              threads(1, lambda: run(inp, tmp, spec1, settings, local_backend(spec1, 1, stylizer)))),
             ("batch, 2 worker processes x 1 thread",
              lambda: run(inp, tmp, spec2, settings, local_backend(spec2, 2))),

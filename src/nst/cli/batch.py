@@ -19,9 +19,9 @@ def default_workers() -> int:
     """Local workers when --workers is not given: 1, this process, whose stylizer gets every core but one
     (`default_threads`) while decoding and encoding run on the last one (`Worker.stream`). Measured on a
     2-core machine shared with other work (bench/batch.py, bench/RESULTS.md "Batch"): 100 photos at 512 px
-    took 9.9-10.0 s this way, 9.9-15.8 s with both cores' threads in one process (a 2-thread torch call
-    waits at every layer for whichever thread the OS descheduled) and 21.0 s in 2 processes of 1 thread
-    (each starts torch and loads the network: 7.4 files/s once running, against 10.2)."""
+    took 7.6 s this way, 8.0 s with 2 torch threads (a 2-thread torch call can stall at every layer for a
+    descheduled thread: the stylizer alone took 36 s with 2 threads, 4.1 s with 1) and 11.7 s in 2
+    processes of 1 thread (each starts torch and loads the network)."""
     return 1
 
 
