@@ -159,6 +159,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
           f"{args.output}; method {method}; {where}", file=sys.stderr)
     for note in p.notes:
         print(f"nst: warning: {note}", file=sys.stderr)
+    backend: Any
     if use_ray:
         from ..batch.ray_backend import run_ray
 

@@ -85,7 +85,8 @@ def plan_chunks(pts: list[int], keyframes: list[int], chunk_frames: int = CHUNK_
     if not pts:
         return []
     keys = sorted(set(keyframes) | {0})
-    chunks, start = [], 0
+    chunks: list[Chunk] = []
+    start = 0
     while start < len(pts):
         k = bisect_left(keys, start + max(1, chunk_frames))
         end = keys[k] if k < len(keys) else len(pts)
