@@ -12,6 +12,6 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
   # The CPU build of torch first: an unpinned torch would pull a multi-GB CUDA build.
   .venv/bin/python -m pip install -q "torch==2.13.0"
-  .venv/bin/python -m pip install -q -e ".[onnx,web,dev]"
+  .venv/bin/python -m pip install -q -e ".[onnx,web,dev,cluster]"
   touch "$stamp"
 fi

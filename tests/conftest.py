@@ -100,14 +100,18 @@ def find_bar(frame: np.ndarray) -> int:
 
 
 def make_clip(path: Path, n: int = CLIP_FRAMES, fps: int = CLIP_FPS, w: int = CLIP_W, h: int = CLIP_H,
-              audio: bool = True, rotation: int | None = None, codec: str = "libx264") -> Path:
+              audio: bool = True, rotation: int | None = None, codec: str = "libx264", gop: int | None = None) -> Path:
     """Write an n-frame clip with PyAV (H.264 yuv420p unless `codec` says otherwise), optionally with
-    a 440 Hz mono sine track (AAC) exactly as long as the video, and a display rotation (degrees)."""
+    a 440 Hz mono sine track (AAC) exactly as long as the video, a display rotation (degrees) and a
+    keyframe every `gop` frames."""
     import av
 
     c = av.open(str(path), "w")
     v = c.add_stream(codec, rate=fps)
     v.width, v.height, v.pix_fmt = w, h, "yuvj420p" if codec == "mjpeg" else "yuv420p"
+    if gop is not None:
+        v.codec_context.gop_size = gop
+        v.codec_context.options = {"keyint_min": str(gop), "sc_threshold": "0"}
     if rotation is not None:
         v.set_display_rotation(rotation)
     a = c.add_stream("aac", rate=CLIP_RATE) if audio else None

@@ -151,3 +151,24 @@ def test_importing_nst_and_its_cli_loads_no_web_stack() -> None:
             f"print(sorted(m for m in sys.modules if m.split('.')[0] in {WEB_STACK!r}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_only_the_ray_backend_imports_ray() -> None:
+    """Ray is the optional nst[cluster] extra: one module imports it (lazily, when --ray asks for it)."""
+    for path in SRC.rglob("*.py"):
+        if module_name(path) != "nst.batch.ray_backend":
+            assert "ray" not in third_party_imports(path), module_name(path)
+    g = graph()
+    for m, targets in g.items():
+        if not m.startswith("nst.cli"):
+            assert "nst.batch.ray_backend" not in targets, m  # only the CLI, when --ray is given
+
+
+def test_importing_nst_and_its_cli_loads_no_ray() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, nst, nst.cli, nst.batch, nst.video.chunks; nst.cli.build_parser(); "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'ray'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

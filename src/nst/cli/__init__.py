@@ -16,7 +16,7 @@ from .common import Parser
 from .options import flag_for
 
 # Subcommand modules, in the order their commands appear in `nst --help`.
-COMMAND_MODULES = ["image", "video", "camera", "train", "serve"]
+COMMAND_MODULES = ["image", "batch", "video", "camera", "train", "serve"]
 
 
 def build_parser() -> Parser:

@@ -35,6 +35,13 @@ def _time(text: str) -> float:
     return v
 
 
+def _count(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got '{text}'") from None
+
+
 def _rate(text: str) -> str:
     """A frame rate: 24, 29.97 or 30000/1001 (kept as text; nst.video parses it exactly)."""
     from fractions import Fraction
@@ -66,6 +73,21 @@ def add_parsers(sub: Any) -> None:
     add_method_options(pv, size_default=None)
     add_options(pv.add_argument_group("video"), VideoOptions, types={"start": _time, "duration": _time})
     add_temporal_options(pv)
+    pr = pv.add_argument_group("on a Ray cluster (the nst[cluster] extra)")
+    pr.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                    help="cut the video into chunks at keyframes and stylise them on Ray: ADDRESS host:port, "
+                    "ray://host:port or auto; without one, RAY_ADDRESS, else a local Ray started for the run "
+                    "(every node must read INPUT at the same path)")
+    pr.add_argument("--workers", type=_count, default=2, metavar="N", help="Ray workers, each loading the "
+                    "stylizer once (default 2)")
+    pr.add_argument("--chunk-frames", type=_count, default=None, metavar="N",
+                    help="frames a chunk has at least; it ends at the next keyframe (default 96)")
+    pr.add_argument("--chunk-overlap", type=_count, default=None, metavar="N",
+                    help="frames stylised before each chunk to warm up temporal consistency, then dropped "
+                    "(default 16; 0 without temporal consistency)")
+    pr.add_argument("--gpus-per-worker", type=float, default=0.0, metavar="G", help="GPUs each worker reserves")
+    pr.add_argument("--cpus-per-worker", type=float, default=1.0, metavar="C",
+                    help="CPUs each worker reserves, and its torch threads (default 1)")
     pv.set_defaults(func=cmd_video)
 
     pf = sub.add_parser(
@@ -120,6 +142,8 @@ def cmd_video(args: argparse.Namespace) -> int:
     if method == "optimize" and temporal is None:
         options["warm_start"] = True  # each frame starts from the previous result (without flow)
     opts.validate(info)  # before the weights load
+    if args.ray is not None:
+        return _video_on_ray(args, method, styles, options, temporal, opts, info)
     stylizer = make_stylizer(method, styles, args.style_weights, temporal=temporal, **options)
 
     rotation = f", rotated {info.rotation} deg" if info.rotation else ""
@@ -148,6 +172,55 @@ def cmd_video(args: argparse.Namespace) -> int:
           f"stylizer {r.stylize_seconds:.1f} s)")
     if r.frames_dir is not None:
         print(f"frames saved in {r.frames_dir}{os.sep}")
+    return 0
+
+
+def _video_on_ray(args: argparse.Namespace, method: str, styles: list[str], options: dict[str, Any], temporal: Any,
+                  opts: Any, info: Any) -> int:
+    """`nst video --ray`: chunks at keyframes on Ray actors, joined in order (nst.video.chunks)."""
+    from ..batch import StylizerSpec, check_workers
+    from ..batch.ray_backend import check_address, ray_available, run_video_chunks
+    from ..errors import OptionError
+    from ..video.chunks import CHUNK_FRAMES, OVERLAP, stylize_video_chunked
+
+    if not ray_available():
+        raise OptionError("--ray needs Ray: pip install 'nst[cluster]' (or: pip install ray)")
+    address = check_address(args.ray or os.environ.get("RAY_ADDRESS") or None)
+    workers = check_workers(args.workers, True)
+    chunk_frames = CHUNK_FRAMES if args.chunk_frames is None else args.chunk_frames
+    overlap = (OVERLAP if temporal is not None else 0) if args.chunk_overlap is None else args.chunk_overlap
+    if chunk_frames < 1:
+        raise OptionError(f"--chunk-frames must be at least 1, not {chunk_frames}")
+    if not 0 <= overlap <= 1000:
+        raise OptionError(f"--chunk-overlap must be between 0 and 1000, not {overlap}")
+    if not 0 <= args.gpus_per_worker <= 64 or not 0 < args.cpus_per_worker <= 1024:
+        raise OptionError("--gpus-per-worker must be in 0..64 and --cpus-per-worker in (0, 1024]")
+    spec = StylizerSpec(method, tuple(styles), tuple(args.style_weights) if args.style_weights else None, options,
+                        opts.size, dataclasses.asdict(temporal) if temporal is not None else None, {},
+                        max(1, int(args.cpus_per_worker)))
+    spec.build()  # bad options fail here, once, before Ray starts
+    print(f"{info.path.name}: {info.width}x{info.height}, {float(info.fps):.3g} fps, {info.duration or 0:.2f} s; "
+          f"method {method}{', temporal' if temporal is not None else ', per frame'}; on Ray "
+          f"({address or 'local'}), {workers} workers, chunks of {chunk_frames}+ frames, overlap {overlap}",
+          file=sys.stderr)
+    bar = ProgressLine(method, enabled=not args.quiet, unit=" frames")
+    from ..progress import Progress
+
+    def runner(chunks: Any) -> Any:
+        return run_video_chunks(str(info.path.resolve()), chunks, spec, workers, address=address,
+                                cpus_per_worker=args.cpus_per_worker, gpus_per_worker=args.gpus_per_worker)
+
+    try:
+        with _warnings_to(bar):
+            r, chunks = stylize_video_chunked(info.path, args.output, runner, opts, overwrite=args.overwrite,
+                                              chunk_frames=chunk_frames, overlap=overlap,
+                                              progress=lambda n, t: bar(Progress("video", n, t, n, t)))
+    finally:
+        bar.close()
+    print(f"wrote {r.output}: {r.frames} frames in {len(chunks)} chunks, {r.duration:.2f} s, {r.width}x{r.height} at "
+          f"{float(r.fps):.3g} fps, {'sound ' + r.audio if r.audio else 'no sound'}")
+    print(f"{r.stylized} frames stylised in {r.seconds:.1f} s ({r.stylized / max(r.seconds, 1e-9):.2f} fps; "
+          f"workers' time {r.stylize_seconds:.1f} s)")
     return 0
 
 
