@@ -17,6 +17,7 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -154,16 +155,42 @@ def tiled_vs_untiled(content: Path, style: str, rows: list[list[object]], seams:
 
 
 def optimize_runs(content: Path, style: str, rows: list[list[object]], iters: int, coarse: int,
-                  sizes: list[int]) -> None:
+                  sizes: list[int], limit: float, done: "Callable[[], None]") -> None:
     for size in sizes:
         out = OUT / f"print_optimize_{size}.png"
         argv = [NST, "image", str(content), "--style", style, "--method", "optimize", "--size", str(size), "-o",
-                str(out), "--overwrite", "-q", "--iterations", str(iters), "--coarse-iterations", str(coarse)]
+                str(out), "--overwrite", "-q", "--iterations", str(iters), "--coarse-iterations", str(coarse),
+                "--memory-limit", str(limit)]
         est = estimate(argv)
         rss, secs, stdout = measure(["nice"] + argv)
         rows.append([f"{size}", f"{iters} at the top scale, {coarse} at each coarser", f"{rss:.2f}", f"{secs:.0f}",
                      est])
         print(rows[-1], flush=True)
+        done()  # the table so far, after every run
+
+
+def gallery(src: Path, dst: Path, tile: int, crop: int = 540) -> tuple[int, int]:
+    """docs/gallery image: the 8K result scaled down beside a 100% crop centred where tile seams cross (a
+    box marks the crop on the small image); returns the crop's centre (x, y) in the 8K image."""
+    from PIL import Image, ImageDraw
+
+    from nst.tiling import OVERLAP, spans
+
+    img = Image.open(src).convert("RGB")
+    w, h = img.size
+    xs, ys = spans(-(-w // 8) * 8, tile, OVERLAP, 8), spans(-(-h // 8) * 8, tile, OVERLAP, 8)
+    cx = (xs[0][1] + xs[1][0]) // 2 if len(xs) > 1 else w // 2
+    cy = (ys[0][1] + ys[1][0]) // 2 if len(ys) > 1 else h // 2
+    box = (cx - crop // 2, cy - crop // 2, cx + crop // 2, cy + crop // 2)
+    part = img.crop(box)
+    small = img.resize((round(w * crop / h), crop), Image.LANCZOS)
+    k = crop / h
+    ImageDraw.Draw(small).rectangle([round(v * k) for v in box], outline=(255, 255, 255), width=2)
+    sheet = Image.new("RGB", (small.width + 8 + crop, crop), (255, 255, 255))
+    sheet.paste(small, (0, 0))
+    sheet.paste(part, (small.width + 8, 0))
+    sheet.save(dst, quality=88)
+    return cx, cy
 
 
 def main() -> None:
@@ -174,10 +201,20 @@ def main() -> None:
     ap.add_argument("--opt-iterations", type=int, default=2)
     ap.add_argument("--opt-coarse", type=int, default=5)
     ap.add_argument("--opt-sizes", default="1024,2048,4096")
+    ap.add_argument("--opt-memory-limit", type=float, default=10.0, help="GB (--memory-limit of the runs)")
+    ap.add_argument("--opt-section", default="optimize", help="RESULTS.md section name suffix")
+    ap.add_argument("--gallery", default=None, metavar="TILE",
+                    help="only write docs/gallery/print_8k_crop.jpg from bench/out/print_net_8K.png (tiled at TILE px)")
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
     OUT.mkdir(exist_ok=True)
-    content = crop_16_9(Path(args.content), OUT / "print_content_16x9.png")
+    if args.gallery:
+        dst = ROOT / "docs" / "gallery" / "print_8k_crop.jpg"
+        print("crop centred at", gallery(OUT / "print_net_8K.png", dst, int(args.gallery)), "->", dst)
+        return
+    content = OUT / f"print_content_{Path(args.content).stem}_16x9.png"
+    if not content.exists():  # (another run of this script may be reading it)
+        crop_16_9(Path(args.content), content)
     if args.only in (None, "ff"):
         rows: list[list[object]] = []
         seams: list[list[object]] = []
@@ -203,14 +240,19 @@ def main() -> None:
             write_section("Print size: tiled against untiled at 2K (bench/print_size.py)", body)
     if args.only in (None, "optimize"):
         rows = []
+
+        def write() -> None:
+            body = (f"{stamp()} `nst image PHOTO --style {args.style} --method optimize --size S --iterations N "
+                    f"--coarse-iterations K --memory-limit {args.opt_memory_limit:g}` (coarse-to-fine from 128 px; "
+                    "K = 0 skips the coarser scales; scales that do not fit the limit are tiled, with the L-BFGS "
+                    "history sized to it): the iterations are cut to fit this session, so the times are for those "
+                    "iterations only.\n\n"
+                    + table(["long side", "iterations", "peak RSS GB", "wall s", "--estimate"], rows))
+            if not args.no_write:
+                write_section(f"Print size: {args.opt_section} (bench/print_size.py)", body)
+
         optimize_runs(content, args.style, rows, args.opt_iterations, args.opt_coarse,
-                      [int(v) for v in args.opt_sizes.split(",")])
-        body = (f"{stamp()} `nst image PHOTO --style {args.style} --method optimize --size S --iterations N "
-                "--coarse-iterations K` (coarse-to-fine from 128 px; scales that do not fit are tiled): the "
-                "iterations are cut to fit this session, so the times are for those iterations only.\n\n"
-                + table(["long side", "iterations", "peak RSS GB", "wall s", "--estimate"], rows))
-        if not args.no_write:
-            write_section("Print size: optimize (bench/print_size.py)", body)
+                      [int(v) for v in args.opt_sizes.split(",")], args.opt_memory_limit, write)
 
 
 if __name__ == "__main__":

@@ -16,19 +16,23 @@ from .errors import OptionError, ResourceError
 
 GB = 2**30
 
-#: Resident memory of the process with torch and the method's model loaded (measured peak RSS of
-#: `nst image` on a 64 px photo: net 0.43 GB, adain 0.60 GB, optimize 0.62 GB).
-BASE_BYTES = {"net": 0.45 * GB, "adain": 0.62 * GB, "optimize": 0.65 * GB}
-#: Working memory of one pass, per pixel of the window it runs on (inference, torch; measured as the
-#: slope of peak RSS over 1-4 megapixels untiled, bf16 where native).
-WORK_BYTES_PER_PX = {"net": 160.0, "adain": 640.0}
+#: Resident memory of the process with torch and the method's model loaded (peak RSS of `nst image`
+#: from /usr/bin/time -v, bench/print_size.py: net 0.52 GB at 2048x1152 and 1.09 GB at 4096x2304, one pass,
+#: give 0.33 GB plus 86 B/px; adain 2.10 GB at 2048x1152; optimize 2.52 GB at 1024x576).
+BASE_BYTES = {"net": 0.33 * GB, "adain": 0.62 * GB, "optimize": 0.65 * GB}
+#: Working memory of one pass, per pixel of the window it runs on (torch inference, bf16 where native).
+WORK_BYTES_PER_PX = {"net": 40.0, "adain": 640.0}
 #: Front-end buffers per output pixel: the photo and its resized copy, the result, the 8- or 16-bit
-#: array written (untiled), plus the padded copy, the blended sum and its weights (tiled).
-IMAGE_BYTES_PER_PX = {False: 48.0, True: 80.0}
-#: Seconds per output pixel (2-core CPU, measured at 2048x1152): untiled, and tiled (the statistics
-#: passes included: net makes one partial pass per instance norm, adain one encoder pass).
-SECONDS_PER_PX = {("net", False): 0.05e-6, ("net", True): 0.35e-6, ("adain", False): 1.6e-6,
-                  ("adain", True): 2.3e-6}
+#: array written (one pass), and with tiles the blended sum and its weights instead of the pass's copies
+#: (net at 7680x4320 in 6 tiles: 1.81 GB measured).
+IMAGE_BYTES_PER_PX = {False: 48.0, True: 40.0}
+#: Seconds per output pixel on an idle 2-core CPU: net 0.1 us (bf16, 34 fps at 640x480, bench/realtime.py),
+#: adain 5 us (about 1 s at 512x384); tiled, measured against one pass at 2048x1152 in one process:
+#: net 13x (one partial pass per instance norm for the statistics), adain 2.1x (one more encoder pass).
+SECONDS_PER_PX = {("net", False): 0.1e-6, ("net", True): 1.3e-6, ("adain", False): 5e-6,
+                  ("adain", True): 10.5e-6}
+#: Starting the process and loading the model.
+STARTUP_SECONDS = 4.0
 #: --tile auto tiles when one pass over the whole image would need more than this.
 TILE_BUDGET = 1.5 * GB
 #: Receptive-field context and alignment of each method's tiles (the stylizers' tile_context).
@@ -56,8 +60,21 @@ class Estimate:
     def text(self) -> str:
         how = (f"in {self.tiles} tiles of {self.tile} px" if self.tile else "in one pass")
         extra = f", {self.detail}" if self.detail else ""
-        return (f"{self.method} at {self.width}x{self.height} {how}{extra}: about {self.peak_bytes / GB:.1f} GB peak "
-                f"memory and {_duration(self.seconds)}")
+        load = load_factor()
+        busy = f" (the CPU is shared: {load:.1f}x idle)" if load > 1.2 else ""
+        return (f"{self.method} at {self.width}x{self.height} {how}{extra}: about {self.peak_bytes / GB:.2f} GB peak "
+                f"memory and {_duration(self.seconds)}{busy}")
+
+
+def load_factor() -> float:
+    """How much slower than idle the CPU is now: the 1-minute load average per core, at least 1 (a CPU
+    shared with other jobs gives each its share)."""
+    import os
+
+    try:
+        return max(1.0, os.getloadavg()[0] / (os.cpu_count() or 1))
+    except (OSError, AttributeError):
+        return 1.0
 
 
 def _duration(s: float) -> str:
@@ -91,10 +108,14 @@ def feed_forward(method: str, width: int, height: int, tile: int | None) -> Esti
     px = width * height
     if tile is None or tile >= max(width, height):
         peak = BASE_BYTES[method] + IMAGE_BYTES_PER_PX[False] * px + WORK_BYTES_PER_PX[method] * px
-        return Estimate(method, width, height, None, 1, peak, SECONDS_PER_PX[(method, False)] * px)
+        return Estimate(method, width, height, None, 1, peak, _seconds(SECONDS_PER_PX[(method, False)] * px))
     n, window = _tiles(height, width, tile, CONTEXT[method])
     peak = BASE_BYTES[method] + IMAGE_BYTES_PER_PX[True] * px + WORK_BYTES_PER_PX[method] * window
-    return Estimate(method, width, height, tile, n, peak, SECONDS_PER_PX[(method, True)] * px)
+    return Estimate(method, width, height, tile, n, peak, _seconds(SECONDS_PER_PX[(method, True)] * px))
+
+
+def _seconds(work: float) -> float:
+    return STARTUP_SECONDS + work * load_factor()
 
 
 def plan_tiles(method: str, width: int, height: int, tile: "str | int", limit: float | None) -> Estimate:
@@ -118,8 +139,8 @@ def optimize_estimate(width: int, height: int, sizes: list[tuple[int, int]], ite
                       tiles: int = 1) -> Estimate:
     """The estimate of an optimize run from its schedule (nst.optimize.schedule)."""
     px = width * height
-    seconds = sum(n * (h * w * OPTIMIZE_SECONDS_PER_PX * (1.6 if t else 1.0) + 0.1)
-                  for (h, w), n, t in zip(sizes, iterations, tiled))
+    seconds = _seconds(sum(n * (h * w * OPTIMIZE_SECONDS_PER_PX * (1.6 if t else 1.0) + 0.1)
+                           for (h, w), n, t in zip(sizes, iterations, tiled)))
     peak = BASE_BYTES["optimize"] + IMAGE_BYTES_PER_PX[False] * px + peak_work
     top = f"L-BFGS history {history[-1]} at the top scale" if history else ""
     detail = f"{len(sizes)} scales, {sum(tiled)} of them tiled" + (f", {top}" if top else "")

@@ -212,6 +212,7 @@ class GlobalNorm(nn.Module):
         self._sum: torch.Tensor | None = None
         self._sq: torch.Tensor | None = None
         self._n = 0
+        self._folded: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
 
     def _affine(self, dtype: torch.dtype, mix: torch.Tensor | None) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         m = self.inner
@@ -236,16 +237,23 @@ class GlobalNorm(nn.Module):
         if self.mode == "record":
             h, w = x.shape[-2:]
             fy0, fy1, fx0, fx1 = self.region
-            part = x[..., round(fy0 * h):round(fy1 * h), round(fx0 * w):round(fx1 * w)].double()
-            s, q = part.sum(dim=(0, 2, 3)), (part * part).sum(dim=(0, 2, 3))
+            part = x[..., round(fy0 * h):round(fy1 * h), round(fx0 * w):round(fx1 * w)].float()
+            s, q = part.sum(dim=(0, 2, 3), dtype=torch.float64), part.square().sum(dim=(0, 2, 3), dtype=torch.float64)
             self._sum = s if self._sum is None else self._sum + s
             self._sq = q if self._sq is None else self._sq + q
             self._n += part.shape[0] * part.shape[2] * part.shape[3]
             raise _Stop
         assert self.mean is not None and self.rstd is not None
-        y = (x - self.mean.to(x.dtype)) * self.rstd.to(x.dtype)
-        g, b = self._affine(x.dtype, mix)
-        return y if g is None else y * g + b
+        if mix is None and self._folded is not None and self._folded[0].dtype == x.dtype:
+            mean, scale, bias = self._folded
+        else:  # (x - mean) * rstd * g + b as a subtraction and one multiply-add (x - mean keeps bf16 precise)
+            g, b = self._affine(torch.float32, mix)
+            scale = self.rstd if g is None else self.rstd * g
+            mean, scale = self.mean.to(x.dtype), scale.to(x.dtype)
+            bias = torch.zeros_like(scale) if b is None else b.to(x.dtype)
+            if mix is None:
+                self._folded = (mean, scale, bias)
+        return torch.addcmul(bias, x - mean, scale)
 
     def finish(self) -> None:
         """The recorded statistics become the fixed ones."""
@@ -256,6 +264,7 @@ class GlobalNorm(nn.Module):
         self.rstd = (var + self.eps).rsqrt().float()[None, :, None, None]
         self._sum = self._sq = None
         self._n = 0
+        self._folded = None
         self.mode = "fixed"
 
 
