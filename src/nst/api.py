@@ -35,19 +35,34 @@ def _style_list(style: StyleLike) -> list[ImageLike]:
 
 def stylize_tensor(content: torch.Tensor, style: StyleLike, method: str = "auto", *, size: int | None = DEFAULT_SIZE,
                    style_weights: Sequence[float] | None = None, progress: ProgressCallback | None = None,
-                   **options: Any) -> torch.Tensor:
+                   tile: "str | int" = "auto", **options: Any) -> torch.Tensor:
     """Tensor version of `stylize`: 1 x 3 x H x W in, 1 x 3 x h x w out with long side `size` (None: as is)."""
+    from .memory import available_memory
+    from .methods import TILING, resolve_method
+    from .printsize import plan_tiles
+    from .tiling import parse_tile, stylize_tiled
+
     size = check_size(size)
+    tile = parse_tile(tile)
     if not isinstance(content, torch.Tensor):
         raise OptionError(f"must be a tensor, not {type(content).__name__}", field="content")
     check_image(content, "content")
-    stylizer = make_stylizer(method, _style_list(style), style_weights, progress=progress, **options)
-    return stylizer(resize_long_side(content, size))
+    styles = _style_list(style)
+    name = resolve_method(method, styles, options.get("model"))
+    if name == "optimize":
+        options["tile"] = tile
+    stylizer = make_stylizer(name, styles, style_weights, progress=progress, **options)
+    x = resize_long_side(content, size)
+    if name in ("net", "adain") and TILING in stylizer.capabilities and x.shape[0] == 1:
+        est = plan_tiles(name, int(x.shape[-1]), int(x.shape[-2]), tile, available_memory())
+        if est.tile is not None:
+            return stylize_tiled(stylizer, x, est.tile, progress)
+    return stylizer(x)
 
 
 def stylize(content: ImageLike, style: StyleLike, method: str = "auto", *, size: int | None = DEFAULT_SIZE,
             style_weights: Sequence[float] | None = None, progress: ProgressCallback | None = None,
-            **options: Any) -> Image.Image:
+            tile: "str | int" = "auto", **options: Any) -> Image.Image:
     """Stylise `content` with one or more styles and return a PIL image.
 
     content: a path, PIL image, H x W x C numpy array (uint8/uint16/float in [0, 1]) or tensor.
@@ -60,10 +75,12 @@ def stylize(content: ImageLike, style: StyleLike, method: str = "auto", *, size:
         model="my.pt" and engine="onnxruntime" for net); unknown or out-of-range values raise
         `nst.OptionError` naming the field.
     progress: called with `nst.Progress` events (the library never prints).
+    tile: "auto" (tiles, with the whole image's statistics, when one pass would not fit the memory budget;
+        optimize: the scales that do not fit), "off", or a tile size in pixels (`nst.tiling`).
     """
     styles = _style_list(style)
     return tensor_to_pil(stylize_tensor(load_image(content), styles, method, size=size, style_weights=style_weights,
-                                        progress=progress, **options))
+                                        progress=progress, tile=tile, **options))
 
 
 def list_styles() -> list[str]:

@@ -90,7 +90,8 @@ def method_options(args: argparse.Namespace, method: str) -> dict[str, Any]:
     from ..methods import get_method, registered
     from .options import check_applies, given
 
-    fields = {f.name for m in registered().values() for f in dataclasses.fields(m.options)}
+    fields = {f.name for m in registered().values() for f in dataclasses.fields(m.options)
+              if f.metadata.get("cli", True)}  # API-only fields (optimize's tile) come from the front end
     values = given(args, sorted(fields))
     check_applies(values, [get_method(method).options], f"--method {method}")
     return values

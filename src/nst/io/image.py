@@ -103,9 +103,31 @@ def _open_bytes(data: bytes) -> Image.Image:
     return _decode(io.BytesIO(data), "image data")
 
 
+def to_srgb(img: Image.Image) -> Image.Image:
+    """An RGB, RGBA or CMYK image with an embedded ICC profile converted to sRGB (LittleCMS, perceptual
+    intent); anything else, an sRGB profile, or a profile LittleCMS cannot read is returned as it is
+    (browsers also show an image whose profile is broken as if it were sRGB)."""
+    icc = img.info.get("icc_profile")
+    if not icc or img.mode not in ("RGB", "RGBA", "CMYK"):
+        return img
+    from PIL import ImageCms
+
+    try:
+        src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        desc = ImageCms.getProfileDescription(src).strip().lower()
+        if img.mode != "CMYK" and (desc in ("srgb", "srgb built-in") or desc.startswith("srgb iec61966-2")):
+            return img  # sRGB already (by its standard names; a look-alike is converted, which is harmless)
+        out = ImageCms.profileToProfile(img, src, ImageCms.createProfile("sRGB"),
+                                        outputMode="RGBA" if img.mode == "RGBA" else "RGB")
+    except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
+        return img
+    return out if out is not None else img
+
+
 def to_rgb(img: Image.Image) -> Image.Image:
-    """Any PIL mode to 8-bit RGB: EXIF rotation applied, alpha composited on white, 16-bit scaled."""
-    img = ImageOps.exif_transpose(img)
+    """Any PIL mode to 8-bit RGB: EXIF rotation applied, an ICC profile converted to sRGB (`to_srgb`), alpha
+    composited on white, 16-bit scaled."""
+    img = to_srgb(ImageOps.exif_transpose(img))
     if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
         arr = np.asarray(img, dtype=np.float64)
         if not np.isfinite(arr).all():
@@ -211,17 +233,30 @@ def check_output_path(out: str | os.PathLike, inputs: list[Path] | tuple[Path, .
     return p
 
 
-def save_image(x: torch.Tensor | Image.Image, path: str | os.PathLike, quality: int = 95) -> Path:
+def save_image(x: torch.Tensor | Image.Image, path: str | os.PathLike, quality: int = 95, bit_depth: int = 8,
+               dpi: int | None = None, icc: bool = False) -> Path:
     """Write an image atomically (temp file + rename); the format follows the extension.
 
     PNG, JPEG, TIFF and WebP. A crash mid-write never leaves a half-written file at `path`.
+    bit_depth 16 (PNG or TIFF, from the float tensor) always embeds the sRGB ICC profile; `dpi` is
+    written as the file's resolution, and with it (or `icc`) an 8-bit file gets the sRGB profile too.
     """
+    from .print16 import save_16bit, srgb_profile
+
     p = Path(path)
     fmt = WRITE_FORMATS.get(p.suffix.lower())
     if fmt is None:
         raise OutputError(f"{p}: unsupported output format '{p.suffix}'")
+    if bit_depth == 16:
+        if isinstance(x, Image.Image):
+            raise OutputError(f"{p}: 16-bit output needs the float result, not an 8-bit image")
+        return save_16bit(x, p, dpi)
     img = x if isinstance(x, Image.Image) else tensor_to_pil(x)
     kwargs: dict = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
+    if icc or dpi is not None:
+        kwargs["icc_profile"] = srgb_profile()
+    if dpi is not None and fmt != "WEBP":
+        kwargs["dpi"] = (dpi, dpi)
     with atomic_write(p) as f:
         img.save(f, format=fmt, **kwargs)
     return p

@@ -48,6 +48,10 @@ class AdaINStylizer(BaseStylizer):
     """
 
     capabilities = frozenset({STRENGTH, TILING})
+    #: Tiles: origins on multiples of 8 (three poolings), 64 px of context (receptive field radius of the
+    #: encoder to relu4_1, 34 px, plus the decoder's, 30 px).
+    tile_multiple = 8
+    tile_context = 64
 
     def __init__(self, styles: Sequence[StyleInput], weights: Sequence[float] | None = None,
                  opts: AdaINOptions | None = None, model: AdaINModel | None = None) -> None:
@@ -74,11 +78,27 @@ class AdaINStylizer(BaseStylizer):
         other.opts = dataclasses.replace(self.opts, strength=min(1.0, max(0.0, float(strength))))
         return other
 
-    def for_image(self, whole: torch.Tensor) -> "AdaINStylizer":
-        """A stylizer for tiles of `whole` (1 x 3 x H x W): every tile uses `whole`'s content statistics."""
+    def stat_passes(self, stat_tiles: int) -> int:
+        return stat_tiles
+
+    def for_image(self, whole: torch.Tensor, tile: int | None = None, tick: Any = None) -> "AdaINStylizer":
+        """A stylizer for tiles of `whole` (1 x 3 x H x W): every tile uses `whole`'s content statistics
+        (relu4_1 mean and std), accumulated over tiles of `tile` px with their context (None: one pass)."""
+        from ..tiling import accumulate_mean_std, pad_to, plan
+
         other = copy.copy(self)
-        with torch.inference_mode(), autocast(self.device, self.bf16):
-            other.content_stats = L.mean_std(self.model.encode(self._layout(whole.to(self.device))).float())
+        if tile is None:
+            with torch.inference_mode(), autocast(self.device, self.bf16):
+                other.content_stats = L.mean_std(self.model.encode(self._layout(whole.to(self.device))).float())
+        else:
+            x = pad_to(whole, self.tile_multiple)
+            stat_tiles = plan(int(x.shape[-2]), int(x.shape[-1]), tile, 0, self.tile_context, self.tile_multiple)
+
+            def encode(t: torch.Tensor) -> torch.Tensor:
+                with torch.inference_mode(), autocast(self.device, self.bf16):
+                    return self.model.encode(self._layout(t.to(self.device))).float()
+
+            other.content_stats = accumulate_mean_std(encode, x, stat_tiles, tick=tick)
         if self.opts.preserve_color == "histogram":
             other.style_stats = self._stats([L.match_histogram(s, whole.to(self.device)) for s in self.styles])
         return other

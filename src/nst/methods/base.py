@@ -15,8 +15,10 @@ and called per image, batch or frame. The contract:
   - SEQUENTIAL (`Sequential`): output depends on the previous frames (video warm start, temporal
     consistency). `reset(state)` starts a sequence, optionally from a saved `state()` so that a
     resumed video continues exactly as an uninterrupted run;
-  - TILING (`Tileable`): `for_image(whole)` returns a stylizer for tiles of `whole` that uses the
-    whole image's global statistics (no seams or colour shifts between tiles);
+  - TILING (`Tileable`): `for_image(whole, tile=N)` returns a stylizer for tiles of `whole` that uses
+    the whole image's global statistics (no seams or colour shifts between tiles), accumulated over
+    tiles of N px (None: in one pass); `tile_multiple` and `tile_context` say how tiles must be aligned
+    and how much context they need (`nst.tiling` does the rest);
   - GUIDED (`Guided`): `stylize_guided(frames, guide, mask, strength)` makes the result agree with
     `guide` (the previous result warped by optical flow) where `mask` (reliability, [0, 1]) is high:
     optimize's temporal loss (Ruder et al. 2016). The temporal wrapper (`nst.methods.temporal`) uses
@@ -83,7 +85,7 @@ class Sequential(Protocol):
 class Tileable(Protocol):
     """TILING: a stylizer whose tiles can share the whole image's statistics."""
 
-    def for_image(self, whole: torch.Tensor) -> "Stylizer": ...
+    def for_image(self, whole: torch.Tensor, tile: int | None = None, tick: Any = None) -> "Stylizer": ...
 
 
 @runtime_checkable

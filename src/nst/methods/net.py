@@ -25,7 +25,7 @@ from ..optimize import blend_weights
 from ..options import option
 from ..progress import ProgressCallback
 from ..registry import model_file, shipped_model, shipped_models
-from .base import STRENGTH, BaseStylizer, Method, StyleInput, register
+from .base import STRENGTH, TILING, BaseStylizer, Method, StyleInput, register
 from .common import file_identity
 
 
@@ -63,9 +63,16 @@ def resolve_model(styles: Sequence[StyleInput], model: str | None) -> Path:
 
 class NetStylizer(BaseStylizer):
     """N x 3 x H x W RGB [0, 1] in, same size out (any H, W: the engines pad). `strength` below 1 blends
-    the network's output with the photo."""
+    the network's output with the photo.
 
-    capabilities = frozenset({STRENGTH})
+    TILING: `for_image(whole, tile=N)` returns a stylizer whose instance norms use `whole`'s statistics,
+    accumulated over tiles (a torch copy of the network: tiling needs a .pt model)."""
+
+    capabilities = frozenset({STRENGTH, TILING})
+    #: Tiles: origins on multiples of 8 (three stride-2 layers), 96 px of context (the receptive field's
+    #: radius: ~7 px in the encoder, 80 in the ten 3x3 convolutions at 1/8, ~8 in the decoder).
+    tile_multiple = 8
+    tile_context = 96
 
     def __init__(self, model: Path, opts: NetOptions | None = None,
                  style_weights: dict[str, float] | None = None) -> None:
@@ -87,6 +94,48 @@ class NetStylizer(BaseStylizer):
         clone = object.__new__(NetStylizer)
         clone.__dict__.update(self.__dict__)
         clone.opts = other
+        return clone
+
+    def _tile_net(self) -> tuple[torch.nn.Module, torch.dtype]:
+        from ..device import use_bf16
+        from ..engines import load_model
+
+        if is_onnx(self.model):
+            raise OptionError(f"{self.model.name}: tiling needs the network as a .pt checkpoint (not ONNX); use "
+                              "--tile off or a .pt model")
+        net, _ = load_model(self.model, self.style_weights)
+        precision = "auto" if self.opts.precision == "int8" else self.opts.precision
+        dtype = torch.bfloat16 if use_bf16(precision, self.device) else torch.float32
+        return net.to(self.device, dtype).eval(), dtype
+
+    def stat_passes(self, stat_tiles: int) -> int:
+        """Tile passes `for_image` makes (one per instance norm)."""
+        from ..tiling import with_global_norms
+
+        if getattr(self, "_norm_count", None) is None:
+            self._norm_count = len(with_global_norms(self._tile_net()[0])[1])
+        return int(self._norm_count) * stat_tiles
+
+    def for_image(self, whole: torch.Tensor, tile: int | None = None, tick: Any = None) -> "NetStylizer":
+        """A stylizer for tiles of `whole` (1 x 3 x H x W, H and W multiples of 8): every instance norm uses
+        the statistics `whole` gives it, accumulated over tiles of `tile` px (None: one tile)."""
+        from ..nets import pad_to_multiple, stylize_padded
+        from ..tiling import accumulate_norm_stats, plan, with_global_norms
+
+        net, dtype = self._tile_net()
+        gnet, norms = with_global_norms(net)
+        x, _ = pad_to_multiple(whole, self.tile_multiple)  # as the untiled pass pads
+        h, w = x.shape[-2:]
+        stat_tiles = plan(h, w, tile or max(h, w), 0, self.tile_context, self.tile_multiple)
+        accumulate_norm_stats(gnet, norms, x, stat_tiles, lambda t: t.to(self.device, dtype).contiguous(), tick)
+
+        def run(frames: torch.Tensor) -> torch.Tensor:
+            with torch.inference_mode():
+                return stylize_padded(gnet, frames.to(self.device, dtype)).float().contiguous()
+
+        clone = object.__new__(NetStylizer)
+        clone.__dict__.update(self.__dict__)
+        clone.run = run
         return clone
 
     def config(self) -> dict[str, Any]:
@@ -123,5 +172,5 @@ def build(styles: Sequence[StyleInput], weights: Sequence[float] | None, opts: N
     return NetStylizer(path, opts, mix)
 
 
-METHOD = register(Method("net", NetOptions, build, frozenset({STRENGTH}), uses_style_images=False,
+METHOD = register(Method("net", NetOptions, build, frozenset({STRENGTH, TILING}), uses_style_images=False,
                          summary="a feed-forward network trained for the style: a fraction of a second"))
