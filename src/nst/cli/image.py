@@ -76,6 +76,7 @@ def default_output(content: str, styles: Sequence[str], ext: str = ".png") -> Pa
 
 def cmd_image(args: argparse.Namespace) -> int:
     from ..errors import OptionError
+    from ..io.frames import scaled_size
     from ..io.image import check_output_path, load_image, resize_long_side, save_image
     from ..io.print16 import BIT_DEPTHS, FORMATS_16, check_dpi, parse_print, print_pixels
     from ..memory import available_memory
@@ -114,9 +115,9 @@ def cmd_image(args: argparse.Namespace) -> int:
     # a trained network carries its style: its style images are neither read nor protected
     inputs = [content] + ([resolve_style(s) for s in styles if is_path_like(s)]
                           if get_method(method).uses_style_images else [])
-    x = resize_long_side(c, size)
-    del c
-    h, w = int(x.shape[-2]), int(x.shape[-1])
+    # the size the image will have, without making it yet: an estimate (or a request that will not fit) must
+    # not first allocate the full-size image (16000 px: 2 GB and seconds)
+    w, h = scaled_size(int(c.shape[-1]), int(c.shape[-2]), size)
     tiling = TILING in get_method(method).capabilities
     if method == "optimize":
         from ..optimize import OptimizeOptions, estimate_optimize
@@ -143,6 +144,8 @@ def cmd_image(args: argparse.Namespace) -> int:
     if est is not None:
         check_fits(est, limit, way_out)
     check_output_path(out, inputs, args.overwrite)  # before any slow work
+    x = resize_long_side(c, size)
+    del c
     saver = _intermediate_saver(out, args.save_every, inputs, args.overwrite) if method == "optimize" else None
 
     bar = ProgressLine(method, enabled=not args.quiet)
