@@ -14,6 +14,7 @@ cluster needs no shared file system for them; videos need paths every node can r
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import socket
@@ -95,19 +96,37 @@ def connect(address: str | None, num_cpus: int | None = None) -> bool:
     return True
 
 
+@contextlib.contextmanager
+def _actors(spec: StylizerSpec, workers: int, address: str | None, cpus_per_worker: float,
+            gpus_per_worker: float) -> Iterator[list[Any]]:
+    """`workers` BatchActors (restarted and their tasks retried up to RESTARTS times) on the cluster at
+    `address` (a local Ray started for the run when None); killed, and Ray shut down if started here, after."""
+    import ray
+
+    started = connect(address)
+    actors: list[Any] = []
+    try:
+        cls = ray.remote(BatchActor).options(num_cpus=cpus_per_worker, num_gpus=gpus_per_worker,
+                                             max_restarts=RESTARTS, max_task_retries=RESTARTS, max_concurrency=1)
+        actors.extend(cls.remote(spec) for _ in range(workers))
+        yield actors
+    finally:
+        for a in actors:
+            try:
+                ray.kill(a, no_restart=True)
+            except Exception:  # noqa: BLE001  (already gone)
+                pass
+        if started:
+            ray.shutdown()
+
+
 def run_ray(tasks: Iterator[Task], spec: StylizerSpec, workers: int, on_result: Callable[[dict[str, Any]], None], *,
             address: str | None = None, cpus_per_worker: float = 1.0, gpus_per_worker: float = 0.0,
             in_flight: int = 2) -> None:
     import ray
     from ray.exceptions import ActorDiedError, RayActorError, RayTaskError
 
-    started = connect(address, num_cpus=None)
-    actors: list[Any] = []
-    try:
-        cls = ray.remote(BatchActor).options(num_cpus=cpus_per_worker, num_gpus=gpus_per_worker,
-                                             max_restarts=RESTARTS, max_task_retries=RESTARTS,
-                                             max_concurrency=1)
-        actors = [cls.remote(spec) for _ in range(workers)]
+    with _actors(spec, workers, address, cpus_per_worker, gpus_per_worker) as actors:
         load = {i: 0 for i in range(workers)}
         pending: dict[Any, tuple[Task, int]] = {}
         source = iter(tasks)
@@ -140,14 +159,6 @@ def run_ray(tasks: Iterator[Task], spec: StylizerSpec, workers: int, on_result: 
                     r = {"rel": t.rel, "status": "failed", "seconds": 0.0, "data": None, "worker": None,
                          "warnings": [], "error": f"{t.label}: {str(e).strip().splitlines()[-1]}"}
                 on_result(r)
-    finally:
-        for a in actors:
-            try:
-                ray.kill(a, no_restart=True)
-            except Exception:  # noqa: BLE001  (already gone)
-                pass
-        if started:
-            ray.shutdown()
 
 
 def run_video_chunks(path: str, chunks: list[Any], spec: StylizerSpec, workers: int, *, address: str | None = None,
@@ -160,12 +171,7 @@ def run_video_chunks(path: str, chunks: list[Any], spec: StylizerSpec, workers: 
     import ray
     from ray.exceptions import RayActorError
 
-    started = connect(address)
-    actors: list[Any] = []
-    try:
-        cls = ray.remote(BatchActor).options(num_cpus=cpus_per_worker, num_gpus=gpus_per_worker,
-                                             max_restarts=RESTARTS, max_task_retries=RESTARTS, max_concurrency=1)
-        actors = [cls.remote(spec) for _ in range(workers)]
+    with _actors(spec, workers, address, cpus_per_worker, gpus_per_worker) as actors:
         load = {i: 0 for i in range(workers)}
         pending: dict[Any, int] = {}
         todo = list(chunks)
@@ -193,14 +199,6 @@ def run_video_chunks(path: str, chunks: list[Any], spec: StylizerSpec, workers: 
                 if on_chunk is not None:
                     on_chunk(index, where)
                 yield index, frames, seconds
-    finally:
-        for a in actors:
-            try:
-                ray.kill(a, no_restart=True)
-            except Exception:  # noqa: BLE001  (already gone)
-                pass
-        if started:
-            ray.shutdown()
 
 
 __all__ = ["run_ray", "run_video_chunks", "check_address", "connect", "ray_available", "BatchActor", "RESTARTS"]
