@@ -207,3 +207,16 @@ def test_all_finite_finds_one_bad_value(bad: float) -> None:
     assert all_finite(x) and all_finite(x.bfloat16()) and all_finite(torch.empty(0))
     x[0, 2, 16, 22] = bad
     assert not all_finite(x) and not all_finite(x.bfloat16())
+
+
+def test_fast_png_keeps_every_pixel_and_channel_order() -> None:
+    import io
+
+    from nst.io.image import png_bytes
+
+    rng = np.random.default_rng(0)
+    arr = rng.integers(0, 256, (37, 53, 3), dtype=np.uint8)
+    arr[0, 0] = (255, 0, 0)  # red stays red: OpenCV's BGR is converted
+    back = np.asarray(Image.open(io.BytesIO(png_bytes(arr[:, ::-1]))).convert("RGB"))  # a strided view too
+    assert np.array_equal(back, arr[:, ::-1])
+    assert tuple(back[0, -1]) == (255, 0, 0)

@@ -23,9 +23,6 @@ from ..errors import NSTError
 
 #: JPEG and WebP quality of batch outputs.
 QUALITY = 95
-#: zlib level of batch PNGs: the same pixels as level 6 (PIL's default, `nst image`), measured 15% faster
-#: batches of 100 photos at 512 px for 5.5% larger files (bench/RESULTS.md, "Batch").
-PNG_LEVEL = 1
 
 
 @dataclass(frozen=True)
@@ -80,11 +77,13 @@ def one_line(e: BaseException) -> str:
 
 def encode(x: Any, suffix: str) -> bytes:
     """A 1 x 3 x H x W result as the bytes of an image file of that extension."""
-    from ..io.image import WRITE_FORMATS, tensor_to_pil
+    from ..io.image import WRITE_FORMATS, png_bytes, tensor_to_arrays, tensor_to_pil
 
     fmt = WRITE_FORMATS[suffix.lower()]
+    if fmt == "PNG":  # the encoding is half a batch's work per image at 512 px: the fast one
+        return png_bytes(tensor_to_arrays(x)[0])
     buf = io.BytesIO()
-    options = {"quality": QUALITY} if fmt in ("JPEG", "WEBP") else {"compress_level": PNG_LEVEL} if fmt == "PNG" else {}
+    options = {"quality": QUALITY} if fmt in ("JPEG", "WEBP") else {}
     tensor_to_pil(x).save(buf, format=fmt, **options)
     return buf.getvalue()
 

@@ -25,6 +25,7 @@ from PIL import Image
 
 from ..errors import OutputError
 from ..io.atomic import atomic_write
+from ..io.image import png_bytes
 from .common import warn
 from .source import VideoInfo
 
@@ -181,7 +182,7 @@ class WorkDir:
 
     def save(self, i: int, arr: np.ndarray) -> None:
         with atomic_write(self.frame_path(i)) as f:
-            Image.fromarray(arr).save(f, format="PNG", compress_level=1)
+            f.write(png_bytes(arr))
 
     def state_path(self, i: int) -> Path:
         return self.frames / f"{i:08d}.state.npy"
