@@ -9,7 +9,7 @@ crops and flips of its photos; the bundled photos when that folder is missing), 
   stylizer alone  - the stylizer's calls on the photos already decoded and resized (the pure compute);
   plain loop      - what a script would do: load_image, resize, stylise, save_image, one after another;
   batch 1 x T     - `run_batch` in this process (1 worker, T torch threads): plan, manifest, read, decode,
-                    stylise, encode (PNG, zlib level 1), atomic write, report; decoding and encoding
+                    stylise, encode (PNG: OpenCV, zlib RLE), atomic write, report; decoding and encoding
                     overlap the stylizer on two more threads (`Worker.stream`); 1 x 1 is the default here;
   batch 2 x 1     - 2 local worker processes with 1 thread each;
   Ray 2 x 1       - a local Ray (2 CPUs), 2 actors with 1 CPU each;
