@@ -220,3 +220,12 @@ def test_fast_png_keeps_every_pixel_and_channel_order() -> None:
     back = np.asarray(Image.open(io.BytesIO(png_bytes(arr[:, ::-1]))).convert("RGB"))  # a strided view too
     assert np.array_equal(back, arr[:, ::-1])
     assert tuple(back[0, -1]) == (255, 0, 0)
+
+
+@pytest.mark.parametrize("bad", [np.zeros((4, 4, 3), np.float32), np.zeros((0, 4, 3), np.uint8),
+                                 np.zeros((4, 4), np.uint8), np.zeros((4, 4, 4), np.uint8)])
+def test_fast_png_refuses_what_is_not_an_rgb_image(bad: np.ndarray) -> None:
+    from nst.io.image import png_bytes
+
+    with pytest.raises(OutputError, match="H x W x 3 uint8"):
+        png_bytes(bad)

@@ -160,6 +160,8 @@ def png_bytes(arr: np.ndarray) -> bytes:
     For outputs written many at a time (batches, video frames); `save_image` keeps PIL (metadata, 16 bit)."""
     import cv2
 
+    if arr.dtype != np.uint8 or arr.ndim != 3 or arr.shape[2] != 3 or arr.size == 0:
+        raise OutputError(f"cannot write a {arr.dtype} array of shape {arr.shape} as PNG (H x W x 3 uint8)")
     ok, buf = cv2.imencode(".png", cv2.cvtColor(np.ascontiguousarray(arr), cv2.COLOR_RGB2BGR),
                            [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE])
     if not ok:
