@@ -59,12 +59,15 @@ def main() -> int:
     p.add_argument("--sw", type=float, default=4.0, help="style weight")
     p.add_argument("--tw", type=float, default=1.0, help="TV weight")
     p.add_argument("--content-layer", default="relu3_1")
+    p.add_argument("--style-layers", default=",".join(STYLE_LAYERS),
+                   help="comma-separated VGG19 layers for the Gram loss (relu5_1 reaches larger shapes)")
     p.add_argument("--blocks", type=int, default=5)
     p.add_argument("--skips", action="store_true", help="MultiStyleNet's 1x1 skip convolutions (see nets.py)")
     p.add_argument("--precision", default="auto")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--ckpt-every", type=int, default=50)
     a = p.parse_args()
+    style_layers = tuple(a.style_layers.split(","))
     torch.set_num_threads(a.threads)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -83,9 +86,9 @@ def main() -> int:
     with torch.no_grad():
         grams = []
         for n in names:
-            fs = vgg(resize_long_side(load_image(get_style(n).path), a.style_size), STYLE_LAYERS)
-            grams.append([L.gram(fs[layer])[0] for layer in STYLE_LAYERS])
-    targets = [torch.stack([g[i] for g in grams]) for i in range(len(STYLE_LAYERS))]  # per layer: S x C x C
+            fs = vgg(resize_long_side(load_image(get_style(n).path), a.style_size), style_layers)
+            grams.append([L.gram(fs[layer])[0] for layer in style_layers])
+    targets = [torch.stack([g[i] for g in grams]) for i in range(len(style_layers))]  # per layer: S x C x C
     files = sorted(f for f in Path(a.data).rglob("*") if f.suffix.lower() in (".jpg", ".jpeg", ".png"))
     cache: dict[int, torch.Tensor] = {}
 
@@ -154,10 +157,10 @@ def main() -> int:
             y = net(x, F.one_hot(idx, len(names)).float())
         with torch.no_grad():
             fx = lossnet(x.to(feat_dtype), (a.content_layer,))[a.content_layer]
-        fy = lossnet(y.to(feat_dtype), (a.content_layer,) + STYLE_LAYERS)
+        fy = lossnet(y.to(feat_dtype), (a.content_layer,) + style_layers)
         c = L.relative_feature_distance(fy[a.content_layer], fx)
         s = sum(L.relative_gram_distance(L.gram(fy[layer], precise=False), targets[i][idx]).mean()
-                for i, layer in enumerate(STYLE_LAYERS)) / len(STYLE_LAYERS)
+                for i, layer in enumerate(style_layers)) / len(style_layers)
         tv = L.tv_loss(y.float())
         loss = a.cw * c + a.sw * s + a.tw * tv
         value = float(loss.detach())
