@@ -13,8 +13,15 @@ crops and flips of its photos; the bundled photos when that folder is missing), 
                     overlap the stylizer on two more threads (`Worker.stream`); 1 x 1 is the default here;
   batch 2 x 1     - 2 local worker processes with 1 thread each;
   Ray 2 x 1       - a local Ray (2 CPUs), 2 actors with 1 CPU each;
+  Ray Data 2 x 1  - the same on Ray Data instead of actors: `from_items` over the tasks, `map_batches` with
+                    2 actor instances (1 CPU each, batch size 1), results iterated on the driver; needs
+                    `pip install 'ray[data]'` (pandas, pyarrow: a benchmark-only extra), skipped without it;
   Ray 2 nodes     - a SIMULATION of a multi-node cluster: `ray.cluster_utils.Cluster` starts a head and a
                     second Ray node on this same machine, 1 CPU each, one actor on each.
+
+The overhead target is checked in --pairs extra pairs (the stylizer alone at 1 thread, then the default
+batch, order alternating), each pair's ratio kept: this CPU's speed drifts by 5-10% between runs a few
+seconds apart, so a median of paired ratios says more than one best-of.
 
 "wall" includes starting the workers (processes, Ray, model loading); "steady" is files/s from the first
 result to the last. The overhead target is the batch's wall time against the plain loop, and against the
@@ -96,6 +103,52 @@ def run(inp: Path, tmp: Path, spec: StylizerSpec, settings: dict, backend: Calla
     return wall, timer.steady(), r.done
 
 
+def tuple_add(r: tuple[float, float, int], start: float) -> tuple[float, float, int]:
+    return r[0] + start, r[1], r[2]
+
+
+def ray_data_available() -> bool:
+    try:
+        import ray.data  # noqa: F401  (needs pandas and pyarrow)
+    except ImportError:
+        return False
+    return True
+
+
+class _DataWorker:
+    """A Ray Data actor: one nst Worker, built once, run on batches of one task."""
+
+    def __init__(self, spec: StylizerSpec) -> None:
+        from nst.batch.work import Worker
+
+        self.worker = Worker(spec)
+
+    def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
+        from nst.batch.work import Task
+
+        out: dict[str, list[Any]] = {k: [] for k in ("rel", "status", "error", "seconds", "data", "worker")}
+        for i in range(len(batch["rel"])):
+            t = Task(str(batch["rel"][i]), "image", str(batch["label"][i]), str(batch["suffix"][i]),
+                     data=bytes(batch["data"][i]))
+            r = self.worker.run(t)
+            for k in out:
+                out[k].append(r[k])
+        return out
+
+
+def ray_data_backend(spec: StylizerSpec, workers: int) -> Callable[[Any, Any], None]:
+    """Images only (what the benchmark has). Ray Data materialises `from_items`: every input is held."""
+    def backend(tasks: Any, on_result: Callable[[dict[str, Any]], None]) -> None:
+        import ray
+
+        items = [{"rel": t.rel, "label": t.label, "suffix": t.suffix, "data": t.data} for t in tasks]
+        ds = ray.data.from_items(items).map_batches(_DataWorker, fn_constructor_kwargs={"spec": spec},
+                                                     batch_size=1, concurrency=workers, num_cpus=1)
+        for row in ds.iter_rows():
+            on_result({**row, "warnings": []})
+    return backend
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--images", type=int, default=100)
@@ -103,6 +156,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--no-write", action="store_true")
     ap.add_argument("--skip-ray", action="store_true")
+    ap.add_argument("--pairs", type=int, default=9, help="paired runs for the overhead target (0: none)")
     a = ap.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="nst-bench-batch-"))
@@ -187,8 +241,19 @@ def main() -> None:
                     c.shutdown()
                 return wall + start, steady, n
 
+            def ray_data() -> tuple[float, float, int]:
+                t0 = time.perf_counter()
+                ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+                start = time.perf_counter() - t0
+                try:
+                    return tuple_add(run(inp, tmp, spec2, settings, ray_data_backend(spec2, 2)), start)
+                finally:
+                    ray.shutdown()
+
             ray_rows = [("Ray (local, 2 CPUs), 2 actors x 1 CPU", local_ray),
                         ("Ray SIMULATED 2 nodes x 1 CPU on this machine, 2 actors", two_nodes)]
+            if ray_data_available():
+                ray_rows.insert(1, ("Ray Data (local, 2 CPUs), map_batches on 2 actors x 1 CPU", ray_data))
 
         refs = {k: [] for k in ("alone 2", "loop 2", "alone 1", "loop 1")}
         ref_fns = {"alone 2": threads(cores, alone), "loop 2": threads(cores, loop), "alone 1": threads(1, alone),
@@ -202,6 +267,16 @@ def main() -> None:
                 results[name].append(fn())
                 print(f"[{rep}] {name}: wall {results[name][-1][0]:.2f} s, steady {results[name][-1][1]:.2f} "
                       "files/s", flush=True)
+        pairs: list[tuple[float, float]] = []
+        default = configs[1][1]
+        for k in range(a.pairs):
+            order = (0, 1) if k % 2 == 0 else (1, 0)
+            got: dict[int, float] = {}
+            for which in order:
+                got[which] = ref_fns["alone 1"]() if which == 0 else default()[0]
+            pairs.append((got[0], got[1]))
+            print(f"[pair {k}] alone 1 thread {got[0]:.2f} s, default batch {got[1]:.2f} s "
+                  f"({100 * (got[1] / got[0] - 1):+.1f}%)", flush=True)
         n = len(photos)
         best = {k: min(v) for k, v in refs.items()}
         rows: list[list[object]] = []
@@ -229,6 +304,14 @@ def main() -> None:
                 "loop at the same threads per process (1 thread for the multi-worker rows: each of their workers is "
                 "one such loop). The 2-node row is a simulation: two Ray nodes on one 2-core machine, "
                 "not a cluster.")
+        if pairs:
+            ratios = sorted(100 * (b / al - 1) for al, b in pairs)
+            med = ratios[len(ratios) // 2]
+            text += (f"\n\nOverhead target (<= 10%, the default batch against the stylizer alone at 1 thread, "
+                     f"{len(pairs)} back-to-back pairs, order alternating): median **{med:+.1f}%**, range "
+                     f"{ratios[0]:+.1f}% to {ratios[-1]:+.1f}% (pairs: "
+                     + ", ".join(f"{al:.2f}/{b:.2f} s" for al, b in pairs) + f"). Target "
+                     f"{'met' if med <= 10 else 'NOT met'} by the median.")
         print(text)
         if not a.no_write:
             write_section("Batch (bench/batch.py)", text)

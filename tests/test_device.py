@@ -69,3 +69,39 @@ def test_cpu_name_reads_the_model_line(monkeypatch: pytest.MonkeyPatch) -> None:
     assert nst.device.cpu_name() == "Some CPU 9000"
     monkeypatch.setattr(nst.device, "_cpu_flags", lambda: "")
     assert nst.device.cpu_name()  # a fallback name, never empty
+
+
+def test_nst_no_bf16_hides_the_native_bf16_flags_in_this_and_child_processes(monkeypatch: pytest.MonkeyPatch,
+                                                                            tmp_path) -> None:
+    import subprocess
+    import sys
+
+    cpuinfo = "processor\t: 0\nflags\t\t: fpu avx512f avx512_bf16 amx_bf16 avx512_vnni\n"
+    monkeypatch.setattr(nst.device, "open", lambda *a, **k: __import__("io").StringIO(cpuinfo), raising=False)
+    assert nst.device._cpu_has_bf16() and nst.device.amx_bf16()
+    monkeypatch.setenv("NST_NO_BF16", "1")
+    assert not nst.device._cpu_has_bf16() and not nst.device.amx_bf16()
+    assert nst.device.int8_fast()  # VNNI stays: the int8 path is what such a CPU would take
+    assert not nst.device.bf16_supported(torch.device("cpu"))
+    monkeypatch.setenv("NST_NO_BF16", "0")
+    assert nst.device._cpu_has_bf16()
+    code = "import torch, nst.device as d; print(d.bf16_supported(torch.device('cpu')))"
+    out = subprocess.run([sys.executable, "-c", code], env={**__import__("os").environ, "NST_NO_BF16": "1"},
+                         capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
+
+
+def test_tune_allocator_applies_once_and_can_be_turned_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    import platform
+    import subprocess
+    import sys
+
+    code = "import nst; print(nst.tune_allocator(), nst.tune_allocator())"
+    env = dict(__import__("os").environ)
+    on = subprocess.run([sys.executable, "-c", code], env={**env, "NST_MALLOC_TUNE": "1"}, capture_output=True,
+                        text=True, check=True).stdout.split()
+    off = subprocess.run([sys.executable, "-c", code], env={**env, "NST_MALLOC_TUNE": "0"}, capture_output=True,
+                         text=True, check=True).stdout.split()
+    glibc = platform.system() == "Linux" and platform.libc_ver()[0] == "glibc"
+    assert on == [str(glibc)] * 2
+    assert off == ["False", "False"]

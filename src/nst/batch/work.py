@@ -92,6 +92,9 @@ class Worker:
     """Holds the stylizer (built once) and runs tasks; `run` never raises for a bad item."""
 
     def __init__(self, spec: StylizerSpec, stylizer: Any = None) -> None:
+        from ..device import tune_allocator
+
+        tune_allocator()  # a worker process or Ray actor: the same frame loop as the CLI's
         if spec.threads:
             import torch
 

@@ -50,6 +50,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         except SystemExit as e:  # argparse: a usage error (exit 2, already reported) or --help (0)
             return e.code if isinstance(e.code, int) else EXIT_USAGE
         debug = bool(args.debug)
+        from ..device import tune_allocator
+
+        tune_allocator()  # every command is a long-running frame or training loop
         code = int(args.func(args))
         sys.stdout.flush()  # a closed pipe or a full disk shows here, inside the try, not at exit
         return code
