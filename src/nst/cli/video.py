@@ -221,6 +221,8 @@ def _video_on_ray(args: argparse.Namespace, method: str, styles: list[str], opti
           f"{float(r.fps):.3g} fps, {'sound ' + r.audio if r.audio else 'no sound'}")
     print(f"{r.stylized} frames stylised in {r.seconds:.1f} s ({r.stylized / max(r.seconds, 1e-9):.2f} fps; "
           f"workers' time {r.stylize_seconds:.1f} s)")
+    if r.frames_dir is not None:
+        print(f"frames saved in {r.frames_dir}{os.sep}")
     return 0
 
 

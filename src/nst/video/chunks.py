@@ -1,15 +1,18 @@
 """Long videos in parallel: cut at keyframes into chunks, stylise the chunks anywhere, join them exactly.
 
     plan_chunks     the video's frames by presentation time (from the packets; nothing decoded) and the
-                    keyframes: chunks of about `chunk_frames` frames, each starting at a keyframe, so a
-                    worker seeks straight to its chunk
-    stylize_chunk   (on a worker) decode one chunk, plus `overlap` frames before it, and stylise them in
-                    order; the overlap frames only warm up a SEQUENTIAL stylizer (temporal consistency:
-                    the flow memory at the chunk's first frame is close to what an unchunked run has there,
-                    so the join shows no jump) and are dropped
-    join_chunks     (on the driver) write the chunks' frames in presentation order with their own
-                    timestamps and the source's sound, as `stylize_video` does: the same frame count,
-                    order, timing and duration as the unchunked run
+                    keyframes: chunks of about `chunk_frames` frames, each starting at a keyframe (the
+                    first at the first frame chosen), so a worker seeks straight to its chunk. Only the
+                    frames `stylize_video` would read are chunked (start, duration, max frames: the same
+                    rule, `source.select_frames`)
+    stylize_chunk   (on a worker) decode one chunk, plus `overlap` frames before it (from the chosen range
+                    only), and stylise them in order; the overlap frames only warm up a SEQUENTIAL
+                    stylizer (temporal consistency: the flow memory at the chunk's first frame is close
+                    to what an unchunked run has there, so the join shows no jump) and are dropped
+    join            (on the driver, stylize_video_chunked) write the chunks' frames in presentation order
+                    with their own timestamps and the source's sound (cut to the chosen range), and the
+                    frames to frames_dir, as `stylize_video` does: the same frame count, order, timing,
+                    duration and frame files as the unchunked run
 
 Which machines run `stylize_chunk` is the caller's business (`nst.batch.ray_backend.run_video_chunks`
 sends them to Ray actors); this module imports nothing of Ray.
@@ -18,6 +21,8 @@ sends them to Ray actors); this module imports nothing of Ray.
 from __future__ import annotations
 
 import contextlib
+import shutil
+import tempfile
 import time
 from bisect import bisect_left
 from dataclasses import dataclass
@@ -28,13 +33,13 @@ import av
 import numpy as np
 from av.video.reformatter import VideoReformatter
 
-from ..errors import InputError
+from ..errors import InputError, OutputError
 from ..io.frames import arrays_to_tensor, tensor_to_arrays
-from ..io.image import check_output_path
+from ..io.image import check_output_path, png_bytes
 from ..methods.base import SEQUENTIAL, Sequential
 from .common import av_message
-from .pipeline import VideoOptions, VideoResult
-from .source import SourceFrame, VideoInfo, open_video, probe
+from .pipeline import VideoOptions, VideoResult, export_frames, no_frames, open_writer, prepare_frames_dir
+from .source import SourceFrame, VideoInfo, open_video, probe, select_frames
 from .writer import VIDEO_FORMATS, VideoWriter, check_crf
 
 #: Frames a chunk has at least (it ends at the first keyframe after that many).
@@ -80,17 +85,21 @@ def frame_times(info: VideoInfo) -> tuple[list[int], list[int]]:
 
 
 def plan_chunks(pts: list[int], keyframes: list[int], chunk_frames: int = CHUNK_FRAMES,
-                overlap: int = OVERLAP) -> list[Chunk]:
-    """Chunks of at least `chunk_frames` frames (the last may be shorter), each starting at a keyframe."""
-    if not pts:
+                overlap: int = OVERLAP, frames: range | None = None) -> list[Chunk]:
+    """Chunks of at least `chunk_frames` frames (the last may be shorter) covering `frames` (positions in
+    `pts`; default all), each starting at a keyframe or the first of `frames`; the warm-up frames are
+    taken from `frames` too."""
+    frames = range(len(pts)) if frames is None else frames
+    if not frames:
         return []
-    keys = sorted(set(keyframes) | {0})
+    first, stop = frames.start, frames.stop
+    keys = sorted({k for k in keyframes if first < k < stop} | {first})
     chunks: list[Chunk] = []
-    start = 0
-    while start < len(pts):
+    start = first
+    while start < stop:
         k = bisect_left(keys, start + max(1, chunk_frames))
-        end = keys[k] if k < len(keys) else len(pts)
-        warm = tuple(pts[max(0, start - overlap):start])
+        end = keys[k] if k < len(keys) else stop
+        warm = tuple(pts[max(first, start - overlap):start])
         chunks.append(Chunk(len(chunks), start, end, tuple(pts[start:end]), warm))
         start = end
     return chunks
@@ -151,25 +160,27 @@ def stylize_video_chunked(src: str | Path, out: str | Path, run_chunks: ChunkRun
                           *, overwrite: bool = False, chunk_frames: int = CHUNK_FRAMES, overlap: int = OVERLAP,
                           progress: Callable[[int, int], None] | None = None) -> tuple[VideoResult, list[Chunk]]:
     """`stylize_video`'s result from chunks: `run_chunks(chunks)` yields (chunk index, frames, seconds) in any
-    order (each chunk once); they are written in order as soon as the next one is there. Trimming
-    (start, duration, max frames) and frames_dir are not supported here. Returns the result and the chunks."""
+    order (each chunk once); they are written in order as soon as the next one is there. Start, duration
+    and max frames choose the same frames as `stylize_video` (only those are chunked), and frames_dir gets
+    the same frame files. Returns the result and the chunks."""
     t0 = time.perf_counter()
     opts = opts or VideoOptions()
     opts.validate()
-    if opts.trimmed or opts.frames_dir:
-        from ..errors import OptionError
-
-        raise OptionError("--start, --duration, --max-frames and --frames-dir do not apply to a chunked run "
-                          "(--ray) yet")
     src_p = Path(src)
     info = probe(src_p)
+    opts.validate(info)
     out_p = check_output_path(out, [src_p], overwrite, VIDEO_FORMATS)
     check_crf(opts.crf, out_p)
+    frames_dir = prepare_frames_dir(Path(opts.frames_dir)) if opts.frames_dir else None
     pts, keys = frame_times(info)
-    if not pts:
-        raise InputError(f"{info.path}: no video frames")
-    chunks = plan_chunks(pts, keys, chunk_frames, overlap)
+    chosen = select_frames(info, pts, opts.start, opts.duration, opts.max_frames)
+    if not chosen:
+        raise no_frames(info, opts)
+    chunks = plan_chunks(pts, keys, chunk_frames, overlap, chosen)
+    first_pts = pts[chosen.start]
     writer: VideoWriter | None = None
+    saved: list[Path] = []  # with frames_dir: the frames as PNG, moved there once the video is written
+    scratch = _scratch(frames_dir) if frames_dir is not None else None
     waiting: dict[int, list[np.ndarray]] = {}
     next_chunk = written = 0
     seconds = 0.0
@@ -183,15 +194,14 @@ def stylize_video_chunked(src: str | Path, out: str | Path, run_chunks: ChunkRun
                 ch = chunks[next_chunk]
                 for p, arr in zip(ch.pts, waiting.pop(next_chunk)):
                     if writer is None:
-                        h, w = arr.shape[:2]
-                        writer = VideoWriter(out_p, info.fps, w, h, info.path if info.audio else None,
-                                             time_base=info.time_base, audio_start=float(pts[0] * info.time_base),
-                                             trim_audio=False, crf=opts.crf)
-                    writer.write(arr, p - pts[0])
+                        writer = open_writer(out_p, info, opts, first_pts, arr.shape[1], arr.shape[0])
+                    writer.write(arr, p - first_pts)
+                    if scratch is not None:
+                        saved.append(_save_frame(scratch, written, arr))
                     written += 1
                 next_chunk += 1
                 if progress is not None:
-                    progress(written, len(pts))
+                    progress(written, len(chosen))
         if next_chunk != len(chunks) or writer is None:
             raise InputError(f"{info.path}: chunks {sorted(set(range(len(chunks))) - set(range(next_chunk)))[:5]} "
                              "got no result")
@@ -199,9 +209,32 @@ def stylize_video_chunked(src: str | Path, out: str | Path, run_chunks: ChunkRun
     except BaseException:
         if writer is not None:
             writer.abort()
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
         raise
+    if frames_dir is not None and scratch is not None:
+        export_frames(frames_dir, saved, scratch)  # if that fails, the frames stay in scratch (it says so)
+        scratch.rmdir()
     return VideoResult(out_p, written, writer.duration, writer.enc_w, writer.enc_h, info.fps,
-                       writer.audio_description, 0, written, seconds, time.perf_counter() - t0, None), chunks
+                       writer.audio_description, 0, written, seconds, time.perf_counter() - t0, frames_dir), chunks
+
+
+def _scratch(frames_dir: Path) -> Path:
+    """A new folder next to `frames_dir` for the frames until the video is written (the same disk, so
+    moving them in at the end is a rename)."""
+    try:
+        return Path(tempfile.mkdtemp(prefix=".nst-frames-", dir=frames_dir.parent))
+    except OSError as e:
+        raise OutputError(f"{frames_dir}: cannot save the frames ({e.strerror or e})") from None
+
+
+def _save_frame(folder: Path, i: int, arr: np.ndarray) -> Path:
+    p = folder / f"{i:08d}.png"
+    try:
+        p.write_bytes(png_bytes(arr))
+    except OSError as e:
+        raise OutputError(f"{folder}: cannot save the frames ({e.strerror or e})") from None
+    return p
 
 
 def run_here(stylizer: Any, path: str | Path, size: int | None) -> ChunkRunner:

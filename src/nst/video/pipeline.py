@@ -143,7 +143,9 @@ def _estimate_frames(info: VideoInfo, opts: VideoOptions) -> int | None:
     return None if n is None else int(round(n))
 
 
-def _prepare_frames_dir(d: Path) -> Path:
+def prepare_frames_dir(d: Path) -> Path:
+    """The folder for `frames_dir`, checked before anything runs: a folder (or a new one in an existing
+    folder) that holds no frame_*.png yet."""
     if d.exists() and not d.is_dir():
         raise OutputError(f"{d}: exists and is not a directory")
     if d.is_dir() and any(p.name.startswith("frame_") and p.suffix == ".png" for p in d.iterdir()):
@@ -152,6 +154,33 @@ def _prepare_frames_dir(d: Path) -> Path:
     if not parent.is_dir():
         raise OutputError(f"{d}: directory {parent} does not exist")
     return d
+
+
+def export_frames(frames_dir: Path, files: list[Path], kept_in: Path) -> None:
+    """Move `files` (the stylised frames, PNG, in order) to `frames_dir` as frame_000001.png, ... (a rename
+    on the same disk); `kept_in` is where they stay if that fails."""
+    width = max(6, len(str(len(files))))
+    try:
+        frames_dir.mkdir(exist_ok=True)
+        for i, f in enumerate(files):
+            shutil.move(f, frames_dir / f"frame_{i + 1:0{width}d}.png")
+    except OSError as e:
+        raise OutputError(f"{frames_dir}: cannot save the frames ({e.strerror or e}); the video is "
+                          f"written, the frames are still in {kept_in}") from None
+
+
+def open_writer(out: Path, info: VideoInfo, opts: VideoOptions, first_pts: int, width: int, height: int,
+                temp_path: Path | None = None) -> VideoWriter:
+    """The writer for a run whose first frame has timestamp `first_pts`: the source's rate and time base,
+    and its sound from that frame on (cut at the video's end when the run is trimmed)."""
+    return VideoWriter(out, info.fps, width, height, info.path if info.audio else None, time_base=info.time_base,
+                       audio_start=float(first_pts * info.time_base), trim_audio=opts.trimmed, crf=opts.crf,
+                       temp_path=temp_path)
+
+
+def no_frames(info: VideoInfo, opts: VideoOptions) -> InputError:
+    """The error for a run that found no frame to stylise."""
+    return InputError(f"{info.path}: no video frames" + (" in the chosen time range" if opts.trimmed else ""))
 
 
 def _is_sequential(stylizer: Any) -> bool:
@@ -199,10 +228,8 @@ class _Run:
         info = self.info
         if self.writer is None:  # the first frame decides the size
             h, w = arr.shape[:2]
-            self.writer = VideoWriter(self.out, info.fps, w, h, info.path if info.audio else None,
-                                      time_base=info.time_base, audio_start=float(pts * info.time_base),
-                                      trim_audio=self.opts.trimmed, crf=self.opts.crf,
-                                      temp_path=self.work.root / ("partial" + self.out.suffix))
+            self.writer = open_writer(self.out, info, self.opts, pts, w, h,
+                                      self.work.root / ("partial" + self.out.suffix))
         assert self.first_pts is not None  # set before the first frame is queued
         self.writer.write(arr, pts - self.first_pts)
 
@@ -260,22 +287,13 @@ class _Run:
         self.worker.finish()
         self.sink.close()
         if self.writer is None:
-            raise InputError(f"{self.info.path}: no video frames" + (" in the chosen time range" if opts.trimmed
-                                                                      else ""))
+            raise no_frames(self.info, opts)
         self.writer.close()
         return self.writer
 
     def export_frames(self, frames_dir: Path) -> None:
-        """Move the work frames to `frames_dir` as frame_000001.png, ... (a rename on the same disk)."""
-        n = self.sink.next
-        width = max(6, len(str(n)))
-        try:
-            frames_dir.mkdir(exist_ok=True)
-            for i in range(n):
-                shutil.move(self.work.frame_path(i), frames_dir / f"frame_{i + 1:0{width}d}.png")
-        except OSError as e:
-            raise OutputError(f"{frames_dir}: cannot save the frames ({e.strerror or e}); the video is "
-                              f"written, the frames are still in {self.work.root}") from None
+        """Move the work frames to `frames_dir` as frame_000001.png, ..."""
+        export_frames(frames_dir, [self.work.frame_path(i) for i in range(self.sink.next)], self.work.root)
 
     def abort(self) -> None:
         """After an error or Ctrl-C: keep what is worth resuming from, drop the rest."""
@@ -313,7 +331,7 @@ def stylize_video(src: str | os.PathLike, out: str | os.PathLike, stylizer: Tens
     check_work_dir(out_p)
     if src_p.resolve() == out_p.resolve():  # also refused by check_output_path; keep it explicit
         raise OutputError(f"{out_p}: output path is the same as the input")
-    frames_dir = _prepare_frames_dir(Path(opts.frames_dir)) if opts.frames_dir else None
+    frames_dir = prepare_frames_dir(Path(opts.frames_dir)) if opts.frames_dir else None
 
     work = WorkDir(out_p, fingerprint(info, opts, stylizer, settings))
     run: _Run | None = None

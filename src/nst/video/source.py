@@ -10,10 +10,11 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+from bisect import bisect_left
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 import av
 import numpy as np
@@ -167,6 +168,27 @@ def _packets(c: Any, v: Any, info: VideoInfo) -> Iterator[Any]:
                            f"{info.path}: skipped unreadable data")
 
 
+def frame_window(info: VideoInfo, start: float = 0.0, duration: float | None = None) -> tuple[int, float | None]:
+    """The timestamps `read_frames` keeps for `start` and `duration` (s): pts >= first and, unless end is
+    None, pts < end (both in the video's time base)."""
+    tb = info.time_base
+    first = info.start_time + (math.ceil(start / tb - 1e-6) if start > 0 else 0)
+    end = info.start_time + start / tb + duration / tb - 1e-6 if duration is not None else None
+    return first, end
+
+
+def select_frames(info: VideoInfo, pts: Sequence[int], start: float = 0.0, duration: float | None = None,
+                  max_frames: int | None = None) -> range:
+    """The positions in `pts` (every frame's timestamp, in presentation order) of the frames
+    `read_frames(info, start, duration, max_frames)` yields: the same rule, without decoding."""
+    first, end = frame_window(info, start, duration)
+    lo = bisect_left(pts, first)
+    hi = len(pts) if end is None else max(lo, bisect_left(pts, end))
+    if max_frames is not None:
+        hi = min(hi, lo + max_frames)
+    return range(lo, hi)
+
+
 def read_frames(info: VideoInfo, start: float = 0.0, duration: float | None = None,
                 max_frames: int | None = None) -> Iterator[SourceFrame]:
     """Decode frames in presentation order from `start` (s) for `duration` (s) / `max_frames`.
@@ -179,8 +201,7 @@ def read_frames(info: VideoInfo, start: float = 0.0, duration: float | None = No
         v = c.streams.video[0]
         v.thread_type = "AUTO"
         tb = info.time_base
-        start_ts = info.start_time + (math.ceil(start / tb - 1e-6) if start > 0 else 0)
-        end_ts = info.start_time + start / tb + duration / tb if duration is not None else None
+        start_ts, end_ts = frame_window(info, start, duration)
         if start > 0:
             with contextlib.suppress(av.FFmpegError):
                 c.seek(int(start_ts), stream=v, backward=True, any_frame=False)
@@ -205,7 +226,7 @@ def read_frames(info: VideoInfo, start: float = 0.0, duration: float | None = No
                     pts = (last_pts + nominal) if last_pts is not None else info.start_time
                 if pts < start_ts:
                     continue
-                if end_ts is not None and pts >= end_ts - 1e-6:
+                if end_ts is not None and pts >= end_ts:
                     return
                 if size is None:
                     size = (f.width, f.height)
