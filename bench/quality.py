@@ -83,6 +83,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--size", type=int, default=512)
     p.add_argument("--methods", default="net,adain")
     p.add_argument("--model", default=None, help="a multi-style network to score (default: the shipped networks)")
+    p.add_argument("--engine", default="torch", choices=("torch", "onnxruntime", "opencv"),
+                   help="the networks' engine (the camera's default on CPUs without native bf16: onnxruntime int8)")
+    p.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "int8"), help="the networks' precision")
     p.add_argument("--no-write", action="store_true", help="print only; do not update bench/RESULTS.md")
     a = p.parse_args(argv)
     torch.set_num_threads(2)
@@ -105,19 +108,26 @@ def main(argv: list[str] | None = None) -> int:
             if method == "net" and shipped_model(style) is None and not a.model:
                 row += ["-", "-"]
                 continue
-            extra = {"model": a.model, "engine": "torch"} if method == "net" and a.model else {}
-            s = make_stylizer(method, [style], precision="fp32", **extra)
+            extra = {"engine": a.engine} if method == "net" else {}
+            if method == "net" and a.model:
+                extra["model"] = a.model
+            s = make_stylizer(method, [style], precision=a.precision if method == "net" else "fp32", **extra)
             ratio, content = evaluate(metric, s, painting, photos, a.size)
             row += [f"{ratio:.2f}", f"{content:.2f}"]
         rows.append(row)
         print(" | ".join(row), flush=True)
-    head = ["style"] + [f"{m} {k}" for m in a.methods.split(",") for k in ("style ratio", "content distance")]
+    net_label = "net" if (a.engine, a.precision) == ("torch", "fp32") else f"net ({a.engine} {a.precision})"
+    head = ["style"] + [f"{net_label if m == 'net' else m} {k}" for m in a.methods.split(",")
+                        for k in ("style ratio", "content distance")]
     table = "\n".join(["| " + " | ".join(head) + " |", "|" + "---|" * len(head)] +
                       ["| " + " | ".join(r) + " |" for r in rows])
     print(table)
     if not a.no_write:
         which = f"`{Path(a.model).name}`" if a.model else "the shipped networks"
-        write_section("Quality of the fast methods (bench/quality.py)",
+        title = "Quality of the fast methods (bench/quality.py)"
+        if net_label != "net":
+            title = f"Quality of the fast methods, networks on {a.engine} {a.precision} (bench/quality.py)"
+        write_section(title,
                       f"{stamp()} Networks: {which}. Mean over {len(photos)} photos of ../shared/data/content "
                       f"at {a.size} px "
                       f"(metric at {METRIC_SIZE} px; bar: style ratio <= 0.40, content distance <= 1.3).\n\n{table}")

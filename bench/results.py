@@ -15,6 +15,16 @@ import torch
 RESULTS = Path(__file__).with_name("RESULTS.md")
 
 
+def _tune() -> None:
+    """Benchmarks run as the CLI does: with nst's allocator tuning (NST_MALLOC_TUNE=0 turns it off)."""
+    from nst.device import tune_allocator
+
+    tune_allocator()
+
+
+_tune()
+
+
 def machine() -> str:
     """One line: CPU model, cores, torch version and threads, bf16 support."""
     from nst.device import amx_bf16, bf16_supported, cpu_name
@@ -24,8 +34,11 @@ def machine() -> str:
     bf16 = "native bf16" if bf16_supported(torch.device("cpu")) else "no native bf16"
     if amx_bf16():
         bf16 += ", AMX"
+    from nst import device
+
+    alloc = "tuned allocator" if device._tuned else "default allocator"
     return (f"{model}, {os.cpu_count()} cores ({bf16}), torch {torch.__version__} with {torch.get_num_threads()} "
-            f"threads, Python {platform.python_version()}")
+            f"threads, Python {platform.python_version()}, {alloc}")
 
 
 def cpu_kind() -> str:

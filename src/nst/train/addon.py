@@ -59,12 +59,13 @@ class AddStyleOptions:
                              min=64, max=4096)
     lr: float = option(0.02, help="Adam learning rate of the norm parameters", min=0.0, exclusive_min=True, max=1.0)
     content_weight: float = option(1.0, help="weight of the relative content distance", min=0.0, max=1e6)
-    style_weight: float = option(12.0, help="weight of the relative Gram distance (4 left the style too weak on the "
-                                 "shipped network)", min=0.0, max=1e6)
+    style_weight: float = option(12.5, help="weight of the relative Gram distance (the shipped network's; 4 left "
+                                 "the style too weak)", min=0.0, max=1e6)
     tv_weight: float = option(1.0, help="weight of the total-variation (smoothness) loss", min=0.0, max=1e6)
     content_layers: tuple[str, ...] = option(("relu3_1",), help="comma-separated VGG19 layers", items=LAYER_NAMES)
-    style_layers: tuple[str, ...] = option(("relu1_1", "relu2_1", "relu3_1", "relu4_1"),
-                                           help="comma-separated VGG19 layers", items=LAYER_NAMES)
+    style_layers: tuple[str, ...] = option(("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"),
+                                           help="comma-separated VGG19 layers (the shipped network's were trained "
+                                           "with these)", items=LAYER_NAMES)
     seed: int = option(0, help="random seed (batches, crops)", min=0, max=2**63 - 1)
     checkpoint_every: int = option(50, help="write the add-on every N iterations (and at the end)", min=1,
                                    metavar="N")
