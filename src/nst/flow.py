@@ -75,9 +75,13 @@ def _grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
 def warp(image: np.ndarray, flow: np.ndarray, interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
     """`image` (H x W or H x W x C, float32 or uint8) sampled at p + flow(p): the previous frame
     brought to the current one with the backward flow. Points outside repeat the border."""
-    h, w = flow.shape[:2]
-    xs, ys = _grid(h, w)
     fx, fy = cv2.split(flow)
+    return warp_xy(image, fx, fy, interpolation)
+
+
+def warp_xy(image: np.ndarray, fx: np.ndarray, fy: np.ndarray, interpolation: int = cv2.INTER_LINEAR) -> np.ndarray:
+    """`warp` with the flow as two contiguous H x W float32 planes (dx, dy)."""
+    xs, ys = _grid(*fx.shape[:2])
     return cv2.remap(image, xs + fx, ys + fy, interpolation, borderMode=cv2.BORDER_REPLICATE)
 
 

@@ -108,6 +108,7 @@ class TemporalStylizer(BaseStylizer):
     the inner stylizer's time (the camera turns temporal mode off when it costs too much)."""
 
     thread_safe = False
+    finite_by_construction = True  # every result is an 8-bit image (the inner stylizer's is checked)
 
     def __init__(self, inner: Stylizer, opts: TemporalOptions | None = None, memory: _Memory | None = None) -> None:
         super().__init__(inner.name, inner.device)
@@ -185,11 +186,14 @@ class TemporalStylizer(BaseStylizer):
         conf = np.exp(-(err * err)) * F.reliable(flow_bw, flow_fw)
         conf = cv2.blur(conf, (3, 3))  # no hard seams at the edge of a disocclusion
         sh, sw = small.shape
+        fx, fy = cv2.split(flow_bw)  # split at the small size: planes are cheaper to upsample and remap
         if (sh, sw) != (h, w):
-            flow_bw = cv2.resize(flow_bw, (w, h), interpolation=cv2.INTER_LINEAR)
-            flow_bw *= np.array([w / sw, h / sh], np.float32)
+            fx = cv2.resize(fx, (w, h), interpolation=cv2.INTER_LINEAR)
+            fy = cv2.resize(fy, (w, h), interpolation=cv2.INTER_LINEAR)
+            fx *= np.float32(w / sw)
+            fy *= np.float32(h / sh)
             conf = cv2.resize(conf, (w, h), interpolation=cv2.INTER_LINEAR)
-        return F.warp(m.out, flow_bw), conf
+        return F.warp_xy(m.out, fx, fy), conf
 
     def _one(self, x: torch.Tensor) -> torch.Tensor:
         t0 = time.perf_counter()
