@@ -29,8 +29,8 @@ from results import stamp, table, write_section  # noqa: E402
 
 def child(images: int, size: int) -> dict[str, float]:
     import torch
-
     from batch import make_photos
+
     from nst.batch import StylizerSpec, local_backend, plan, run_batch, settings_of
     from nst.device import tune_allocator
     from nst.io.image import load_image, resize_long_side
