@@ -39,9 +39,13 @@ TILE_BUDGET = 1.5 * GB
 CONTEXT = {"net": 96, "adain": 64}
 MULTIPLE = 8
 #: Optimize: bytes per pixel of a VGG19 forward and backward to relu5_1 (whole image, fp32), and
-#: seconds per pixel per iteration (L-BFGS), as nst.memory and nst.optimize measured them.
+#: seconds per pixel per L-BFGS iteration on an idle 2-core Xeon (2026-12-03, `nst image tubingen.jpg
+#: --method optimize --coarse-iterations 0`, 1 against 5 iterations: 7.8 s per iteration at 1024x768 in one
+#: pass; 1 against 4 at 2048x1536 in 12 tiles: 53 s, 1.7x per pixel). A scale that runs also pays about one
+#: more iteration for its targets and first evaluation (9 s at 1024x768, 41 s tiled at 2048x1536).
 OPTIMIZE_BYTES_PER_PX = 3000.0
-OPTIMIZE_SECONDS_PER_PX = 14e-6
+OPTIMIZE_SECONDS_PER_PX = 10e-6
+OPTIMIZE_TILED_FACTOR = 1.7
 
 
 @dataclass(frozen=True)
@@ -139,8 +143,8 @@ def optimize_estimate(width: int, height: int, sizes: list[tuple[int, int]], ite
                       tiles: int = 1) -> Estimate:
     """The estimate of an optimize run from its schedule (nst.optimize.schedule)."""
     px = width * height
-    seconds = _seconds(sum(n * (h * w * OPTIMIZE_SECONDS_PER_PX * (1.6 if t else 1.0) + 0.1)
-                           for (h, w), n, t in zip(sizes, iterations, tiled)))
+    seconds = _seconds(sum((n + 1) * h * w * OPTIMIZE_SECONDS_PER_PX * (OPTIMIZE_TILED_FACTOR if t else 1.0)
+                           for (h, w), n, t in zip(sizes, iterations, tiled) if n > 0))
     peak = BASE_BYTES["optimize"] + IMAGE_BYTES_PER_PX[False] * px + peak_work
     top = f"L-BFGS history {history[-1]} at the top scale" if history else ""
     detail = f"{len(sizes)} scales, {sum(tiled)} of them tiled" + (f", {top}" if top else "")
