@@ -52,7 +52,7 @@ class AddStyleOptions:
     data: str = option("", help="folder of training photos (searched recursively)")
     output: str = option("", help="add-on file to write (.pt)", flag="-o")
     iterations: int = option(1000, help="training iterations (batches); 1000 reach the quality bar on the shipped "
-                             "network in ~14 min on 2 cores (src/nst/models/README.md)", min=1, max=1_000_000)
+                             "network in 14-28 min on 2 cores (src/nst/models/README.md)", min=1, max=1_000_000)
     batch: int = option(4, help="photos per batch", min=1, max=64)
     size: int = option(256, help="training crop size (pixels)", min=64, max=1024)
     style_size: int = option(512, help="long side the style image is encoded at (larger: bigger strokes)",
