@@ -78,6 +78,7 @@ def test_nst_no_bf16_hides_the_native_bf16_flags_in_this_and_child_processes(mon
 
     cpuinfo = "processor\t: 0\nflags\t\t: fpu avx512f avx512_bf16 amx_bf16 avx512_vnni\n"
     monkeypatch.setattr(nst.device, "open", lambda *a, **k: __import__("io").StringIO(cpuinfo), raising=False)
+    monkeypatch.delenv("NST_NO_BF16", raising=False)  # the suite may itself run with it set
     assert nst.device._cpu_has_bf16() and nst.device.amx_bf16()
     monkeypatch.setenv("NST_NO_BF16", "1")
     assert not nst.device._cpu_has_bf16() and not nst.device.amx_bf16()

@@ -20,6 +20,18 @@ GB = 2**30
 #: from /usr/bin/time -v, bench/print_size.py: net 0.52 GB at 2048x1152 and 1.09 GB at 4096x2304, one pass,
 #: give 0.33 GB plus 86 B/px; adain 2.10 GB at 2048x1152; optimize 2.52 GB at 1024x576).
 BASE_BYTES = {"net": 0.33 * GB, "adain": 0.62 * GB, "optimize": 0.65 * GB}
+#: net where auto runs it on ONNX Runtime (CPUs without native bf16): the exported and int8-quantised model
+#: and ONNX Runtime beside torch (0.56 GB peak at 256 px measured with NST_NO_BF16=1, 2026-12-03).
+NET_ORT_BASE_BYTES = 0.56 * GB
+
+
+def _base(method: str) -> float:
+    if method == "net":
+        from .engines import fastest_engine
+
+        if fastest_engine() == "onnxruntime":
+            return NET_ORT_BASE_BYTES
+    return BASE_BYTES[method]
 #: Working memory of one pass, per pixel of the window it runs on (torch inference, bf16 where native).
 WORK_BYTES_PER_PX = {"net": 40.0, "adain": 640.0}
 #: Front-end buffers per output pixel: the photo and its resized copy, the result, the 8- or 16-bit
@@ -111,10 +123,10 @@ def feed_forward(method: str, width: int, height: int, tile: int | None) -> Esti
     """The estimate for net or adain at width x height, in tiles of `tile` px (None: one pass)."""
     px = width * height
     if tile is None or tile >= max(width, height):
-        peak = BASE_BYTES[method] + IMAGE_BYTES_PER_PX[False] * px + WORK_BYTES_PER_PX[method] * px
+        peak = _base(method) + IMAGE_BYTES_PER_PX[False] * px + WORK_BYTES_PER_PX[method] * px
         return Estimate(method, width, height, None, 1, peak, _seconds(SECONDS_PER_PX[(method, False)] * px))
     n, window = _tiles(height, width, tile, CONTEXT[method])
-    peak = BASE_BYTES[method] + IMAGE_BYTES_PER_PX[True] * px + WORK_BYTES_PER_PX[method] * window
+    peak = _base(method) + IMAGE_BYTES_PER_PX[True] * px + WORK_BYTES_PER_PX[method] * window
     return Estimate(method, width, height, tile, n, peak, _seconds(SECONDS_PER_PX[(method, True)] * px))
 
 
@@ -131,7 +143,7 @@ def plan_tiles(method: str, width: int, height: int, tile: "str | int", limit: f
         return feed_forward(method, width, height, tile)
     whole = feed_forward(method, width, height, None)
     work = WORK_BYTES_PER_PX[method] * width * height
-    room = TILE_BUDGET if limit is None else min(TILE_BUDGET, 0.5 * max(0.0, limit - BASE_BYTES[method]
+    room = TILE_BUDGET if limit is None else min(TILE_BUDGET, 0.5 * max(0.0, limit - _base(method)
                                                                         - IMAGE_BYTES_PER_PX[True] * width * height))
     if work <= room and (limit is None or whole.peak_bytes <= limit):
         return whole
