@@ -47,7 +47,9 @@ def cpu_kind() -> str:
 
     name = cpu_name()
     family = "AMD EPYC" if "AMD" in name else "Intel Xeon" if "Xeon" in name else name
-    bf16 = "AMX" if amx_bf16() else "AVX-512 BF16" if bf16_supported(torch.device("cpu")) else "no bf16"
+    avx512 = "avx512f" in open("/proc/cpuinfo").read() if os.path.exists("/proc/cpuinfo") else False
+    bf16 = ("AMX" if amx_bf16() else "AVX-512 BF16" if bf16_supported(torch.device("cpu"))
+            else "AVX-512, no bf16" if avx512 else "AVX2, no AVX-512")
     return f"{family} ({bf16})"
 
 

@@ -71,6 +71,14 @@ def test_cpu_name_reads_the_model_line(monkeypatch: pytest.MonkeyPatch) -> None:
     assert nst.device.cpu_name()  # a fallback name, never empty
 
 
+@pytest.mark.parametrize("flags, fast", [("fpu sse2 avx avx2 fma", True), ("fpu avx512f avx512_vnni", True),
+                                         ("fpu sse2 avx", False), ("fp asimd", False), ("", False)])
+def test_int8_is_the_auto_precision_on_x86_with_avx2_or_vnni(monkeypatch: pytest.MonkeyPatch, flags: str,
+                                                            fast: bool) -> None:
+    monkeypatch.setattr(nst.device, "_cpu_flags", lambda: f"processor\t: 0\nflags\t\t: {flags}\n")
+    assert nst.device.int8_fast() is fast
+
+
 def test_nst_no_bf16_hides_the_native_bf16_flags_in_this_and_child_processes(monkeypatch: pytest.MonkeyPatch,
                                                                             tmp_path) -> None:
     import subprocess

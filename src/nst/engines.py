@@ -39,8 +39,8 @@ ENGINES = ("auto", "torch", "onnxruntime", "opencv")
 def fastest_engine() -> str:
     """"auto", by measurement (bench/realtime.py, MultiStyleNet at 640x480): torch in bf16 wherever the CPU
     has native bf16 (Sapphire Rapids with AMX: 47.6 fps against 23.8 for int8 ONNX Runtime; AMD Zen 4 with
-    AVX-512 BF16: 34.4 against 22.9); elsewhere ONNX Runtime where it is installed (int8 where the CPU has
-    VNNI), else torch."""
+    AVX-512 BF16: 34.4 against 22.9); elsewhere ONNX Runtime where it is installed (int8 on x86 with AVX2 or
+    VNNI: device.int8_fast), else torch."""
     if bf16_supported(torch.device("cpu")):
         return "torch"
     try:
@@ -336,7 +336,7 @@ def make_runner(spec: str | os.PathLike, engine: str = "auto", device: str | Non
 
 
 def _onnx_runner(onnx_path: Path, engine: str, precision: str = "fp32") -> Runner:
-    if engine == "onnxruntime":  # auto: int8 where the CPU has VNNI (1.6x here, outputs within ~2%)
+    if engine == "onnxruntime":  # auto: int8 on x86 (device.int8_fast; outputs within ~2%)
         return onnxruntime_runner(onnx_path, int8=precision == "int8" or (precision == "auto" and int8_fast()))
     if precision == "int8":
         raise OptionError("int8 runs on the onnxruntime engine only", field="precision")
