@@ -43,13 +43,12 @@ def machine() -> str:
 
 def cpu_kind() -> str:
     """A short name for the kind of CPU, for per-machine sections: vendor family and bf16 support."""
-    from nst.device import amx_bf16, bf16_supported, cpu_name
+    from nst.device import amx_bf16, bf16_supported, cpu_name, has_cpu_flag
 
     name = cpu_name()
     family = "AMD EPYC" if "AMD" in name else "Intel Xeon" if "Xeon" in name else name
-    avx512 = "avx512f" in open("/proc/cpuinfo").read() if os.path.exists("/proc/cpuinfo") else False
     bf16 = ("AMX" if amx_bf16() else "AVX-512 BF16" if bf16_supported(torch.device("cpu"))
-            else "AVX-512, no bf16" if avx512 else "AVX2, no AVX-512")
+            else "AVX-512, no bf16" if has_cpu_flag("avx512f") else "AVX2, no AVX-512")
     return f"{family} ({bf16})"
 
 

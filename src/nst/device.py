@@ -88,24 +88,28 @@ def cpu_name() -> str:
     return platform.processor() or "unknown CPU"
 
 
+def has_cpu_flag(*names: str) -> bool:
+    """Whether the CPU has any of these /proc/cpuinfo flags (NST_NO_BF16 applied; False off Linux)."""
+    flags = set(_cpu_flags().split())
+    return any(n in flags for n in names)
+
+
 def _cpu_has_bf16() -> bool:
-    flags = _cpu_flags()
-    return "avx512_bf16" in flags or "amx_bf16" in flags
+    return has_cpu_flag("avx512_bf16", "amx_bf16")
 
 
 def amx_bf16() -> bool:
     """The CPU has AMX matrix units for bf16 (Sapphire Rapids and later Xeons): torch's oneDNN runs bf16
     convolutions on them at ~9x fp32 (a 3x3 conv of 256 channels: 3.0 TFLOP/s against 0.34 on 2 cores)."""
-    return "amx_bf16" in _cpu_flags().split()
+    return has_cpu_flag("amx_bf16")
 
 
 def int8_fast() -> bool:
     """int8 convolutions in ONNX Runtime pay off on every x86 CPU measured (bench/realtime.py, MultiStyleNet
     at 640x480, 2 cores): with VNNI (Intel Xeon 27.3 against 23.8 fps fp32; AMD Zen 4 22.7 against 14.6) and
-    without it, on AVX2 alone (AMD Zen 3: 17.7 against 14.8, interleaved). Unmeasured elsewhere (ARM, x86
-    without AVX2): fp32 there."""
-    flags = _cpu_flags().split()
-    return any(f in flags for f in ("avx2", "avx512_vnni", "avx_vnni", "amx_int8"))
+    without it, on AVX2 alone (an AMD EPYC without AVX-512: 14.1-17.0 against 12.7-14.9 in three runs).
+    Unmeasured elsewhere (ARM, x86 without AVX2): fp32 there."""
+    return has_cpu_flag("avx2", "avx512_vnni", "avx_vnni", "amx_int8")
 
 
 PRECISIONS = ("auto", "fp32", "bf16")
