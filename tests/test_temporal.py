@@ -25,7 +25,7 @@ from nst.registry import demo_content
 from nst.video import VideoOptions, list_frames, probe, read_frames, stylize_video, work_dir_for
 
 from .conftest import CLIP_FRAMES, kill_after_frames
-from .toys import Tint
+from .toys import GridTexture, Tint
 
 
 def photo(h: int, w: int) -> np.ndarray:
@@ -125,10 +125,48 @@ def test_state_round_trip_continues_exactly() -> None:
     for f in frames[:3]:
         b(arrays_to_tensor([f]))
     state = b.state()
-    assert state is not None and state.shape == (1, 6, 96, 128)
+    assert state is not None and state.shape == (1, 8, 96, 128)
     c = TemporalStylizer(Tint("blue"), TemporalOptions())
     c.reset(state)
     assert all(torch.equal(c(arrays_to_tensor([f])), r) for f, r in zip(frames[3:], ref[3:]))
+
+
+def test_the_grid_follows_a_pan_so_a_grid_bound_texture_stays_in_place() -> None:
+    # a stylizer whose texture is tied to its 8 px grid flickers on a 3 px pan; temporal mode moves the grid
+    # with the scene (strength 0: no blending, only the grid), so the texture moves with it
+    frames, flows = pan(8, step=3)
+    per = run(GridTexture(), frames)
+    locked = run(TemporalStylizer(GridTexture(), TemporalOptions(temporal_strength=0.0)), frames)
+    a, b = F.clip_warping_error(per, flows), F.clip_warping_error(locked, flows)
+    assert a > 0.05 and b < 0.1 * a, (a, b)
+    assert all(x.shape == f.shape[:2] + (3,) for x, f in zip(locked, frames))  # cropped back to the frame
+
+
+def test_state_keeps_the_grid_phase_and_continues_exactly() -> None:
+    frames, _ = pan(7, step=3)
+    a = TemporalStylizer(GridTexture(), TemporalOptions())
+    ref = [a(arrays_to_tensor([f])) for f in frames]
+    assert a.memory.phase != (0, 0)
+    b = TemporalStylizer(GridTexture(), TemporalOptions())
+    for f in frames[:4]:
+        b(arrays_to_tensor([f]))
+    c = TemporalStylizer(GridTexture(), TemporalOptions())
+    c.reset(b.state())
+    assert c.memory.phase == b.memory.phase
+    assert all(torch.equal(c(arrays_to_tensor([f])), r) for f, r in zip(frames[4:], ref[4:]))
+
+
+def test_restore_detail_gives_back_lost_contrast_and_leaves_a_steady_blend_alone() -> None:
+    from nst.methods.temporal import restore_detail
+
+    rng = np.random.default_rng(0)
+    s = rng.integers(0, 256, (64, 96, 3), dtype=np.uint8)
+    assert np.array_equal(restore_detail(s.copy(), s), s)  # nothing lost: unchanged
+    flat = ((s.astype(np.float32) - 128) * 0.4 + 128).round().astype(np.uint8)  # a blend that lost contrast
+    out = restore_detail(flat, s)
+    assert out.dtype == np.uint8 and out.shape == s.shape
+    assert out.astype(np.float32).std() > 1.8 * flat.astype(np.float32).std()
+    assert abs(float(out.mean()) - float(flat.mean())) < 3  # the colour stays
 
 
 def test_options_and_capabilities() -> None:

@@ -86,3 +86,24 @@ class Tint(BaseStylizer):
             time.sleep(self.delay)
         a = 0.8 * self._strength
         return (1 - a) * frames + a * self.colour
+
+
+class GridTexture(BaseStylizer):
+    """Paints a texture tied to its own 8 px grid, as a network working at 1/8 resolution does: the frame
+    plus a pattern that depends on each pixel's position modulo 8 in the image it is given (so a scene that
+    moves by a fraction of the grid gets a different texture)."""
+
+    tile_multiple = 8
+
+    def __init__(self) -> None:
+        super().__init__("grid", torch.device("cpu"))
+
+    def config(self) -> dict[str, Any]:
+        return {"method": "grid", "styles": [], "options": {}}
+
+    def _stylize(self, frames: torch.Tensor) -> torch.Tensor:
+        h, w = frames.shape[-2:]
+        ys = torch.arange(h).view(h, 1) % 8
+        xs = torch.arange(w).view(1, w) % 8
+        pattern = ((xs * 3 + ys * 5) % 8).float() / 7.0 - 0.5  # -0.5 .. 0.5, period 8
+        return quantize((frames * 0.6 + 0.2 + 0.3 * pattern).clamp(0, 1))
