@@ -168,8 +168,6 @@ def main() -> None:
         cores = torch.get_num_threads()
         settings = settings_of(spec, stylizer)
         xs = [resize_long_side(load_image(p), a.size) for p in photos]
-        for x in xs[:3]:
-            stylizer(x)  # warm up
 
         def threads(n: int, fn: Callable[[], Any]) -> Callable[[], Any]:
             def call() -> Any:
@@ -179,6 +177,9 @@ def main() -> None:
                 finally:
                     torch.set_num_threads(cores)
             return call
+
+        for n in (cores, 1):  # warm up at both thread counts (ONNX Runtime makes a session for each)
+            threads(n, lambda: [stylizer(x) for x in xs[:3]])()
 
         def alone() -> float:
             t0 = time.perf_counter()

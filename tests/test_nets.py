@@ -91,6 +91,36 @@ def test_engines_agree_with_torch(exported: tuple[TransformerNet, Path, Path], e
             assert (out - ref).abs().max().item() <= ENGINE_TOLERANCE
 
 
+def test_onnxruntime_follows_torch_threads(exported: tuple[TransformerNet, Path, Path],
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    # a session keeps the threads it was made with: the runner makes one per torch thread count, so a batch
+    # worker's torch.set_num_threads(1) holds for ONNX Runtime too; the exported file may be gone by then
+    import shutil
+
+    import nst.engines as E
+
+    _, _, onnx = exported
+    made: list[int | None] = []
+    real = E.onnx_session
+    monkeypatch.setattr(E, "onnx_session", lambda *a, **k: made.append(a[1] if len(a) > 1 else k.get("threads"))
+                        or real(*a, **k))
+    copy = onnx.parent / "gone.onnx"
+    shutil.copy(onnx, copy)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        run = E.onnxruntime_runner(copy)
+        copy.unlink()
+        x = torch.rand(1, 3, 32, 40, generator=torch.Generator().manual_seed(0))
+        two = run(x)
+        torch.set_num_threads(1)
+        one = run(x)
+        run(x)
+    finally:
+        torch.set_num_threads(before)
+    assert made == [2, 1] and (one - two).abs().max().item() <= 1e-5
+
+
 def test_net_stylizer_and_auto_method(exported: tuple[TransformerNet, Path, Path],
                                       monkeypatch: pytest.MonkeyPatch) -> None:
     import nst.methods
