@@ -50,6 +50,14 @@ def fastest_engine() -> str:
     return "onnxruntime"
 
 
+def resolve_engine(path: str | os.PathLike, engine: str = "auto") -> str:
+    """The engine `engine` means for the model file `path`: "auto" is ONNX Runtime for an .onnx file, else
+    `fastest_engine()`."""
+    if engine != "auto":
+        return engine
+    return "onnxruntime" if is_onnx(path) else fastest_engine()
+
+
 def load_model(spec: str | os.PathLike, style_weights: dict[str, float] | None = None
                ) -> tuple[torch.nn.Module, dict[str, Any]]:
     """The network (fp32, eval, CPU) and its metadata for a .pt model spec.
@@ -336,8 +344,7 @@ def make_runner(spec: str | os.PathLike, engine: str = "auto", device: str | Non
     if engine not in ENGINES:
         raise OptionError(f"unknown engine '{engine}' (use {', '.join(ENGINES)})")
     path = model_file(spec)
-    if engine == "auto":
-        engine = fastest_engine() if not is_onnx(path) else "onnxruntime"
+    engine = resolve_engine(path, engine)
     label = path.stem if style_weights is None else "+".join(style_weights)
     if is_onnx(path):
         if engine == "torch":

@@ -287,3 +287,17 @@ def test_videos_in_the_folder_go_through_the_video_pipeline(tmp_path: Path,
     assert rows["broken.mov"]["status"] == "failed" and "broken.mov" in rows["broken.mov"]["error"]
     code, stdout, _ = run(capsys, "batch", str(inp), "-o", str(out), *LOCAL, "-q")
     assert "0 done, 1 failed, 2 complete before" in stdout
+
+
+def test_default_threads_follow_the_engine(monkeypatch: pytest.MonkeyPatch) -> None:
+    # one local worker: every core on ONNX Runtime (its threads do not spin), every core but one on torch
+    # (the last one left to the file I/O); several workers share the cores
+    import nst.cli.batch as B
+    from nst.engines import resolve_engine
+
+    monkeypatch.setattr(B.os, "cpu_count", lambda: 4)
+    assert (B.default_threads(1, "onnxruntime"), B.default_threads(1, "torch"), B.default_threads(1, None)) == (4, 3, 3)
+    assert B.default_threads(2, "onnxruntime") == B.default_threads(2, "torch") == 2
+    monkeypatch.setattr(B.os, "cpu_count", lambda: 1)
+    assert B.default_threads(1, "torch") == B.default_threads(3, None) == 1
+    assert resolve_engine("net.onnx") == "onnxruntime" and resolve_engine("net.pt", "opencv") == "opencv"

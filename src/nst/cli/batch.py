@@ -16,18 +16,24 @@ EXIT_SOME_FAILED = 3
 
 
 def default_workers() -> int:
-    """Local workers when --workers is not given: 1, this process, whose stylizer gets every core but one
-    (`default_threads`) while decoding and encoding run on the last one (`Worker.stream`). Measured on a
-    2-core machine shared with other work (bench/batch.py, bench/RESULTS.md "Batch"): 100 photos at 512 px
-    took 7.6 s this way, 8.0 s with 2 torch threads (a 2-thread torch call can stall at every layer for a
-    descheduled thread: the stylizer alone took 36 s with 2 threads, 4.1 s with 1) and 11.7 s in 2
-    processes of 1 thread (each starts torch and loads the network)."""
+    """Local workers when --workers is not given: 1, this process, whose stylizer gets the cores
+    (`default_threads`) while decoding and encoding run beside it on two more threads (`Worker.stream`).
+    Measured on a 2-core machine shared with other work (bench/batch.py, bench/RESULTS.md "Batch"): 100
+    photos at 512 px took 7.6 s this way, 8.0 s with 2 torch threads and 11.7 s in 2 processes of 1 thread
+    (each starts torch and loads the network)."""
     return 1
 
 
-def default_threads(workers: int) -> int:
+def default_threads(workers: int, engine: str | None = None) -> int:
+    """Threads per local worker. One worker on torch: every core but one, the last left to the file I/O (a
+    2-thread torch call stalls at every layer for a thread descheduled by the I/O: on the Xeon 100 photos
+    at 512 px took 3.5 s with 1 thread against 4.3 s with 2). On ONNX Runtime (`engine`), whose threads do
+    not spin, every core: on the AVX2 AMD 2 threads won each of 4 interleaved pairs, 5.3-6.6 s against
+    6.2-7.0 s (docs/DESIGN-NOTES.md)."""
     cores = os.cpu_count() or 1
-    return max(1, cores - 1) if workers == 1 else max(1, cores // workers)
+    if workers == 1:
+        return cores if engine == "onnxruntime" else max(1, cores - 1)
+    return max(1, cores // workers)
 
 
 def _count(text: str) -> int:
@@ -146,11 +152,12 @@ def cmd_batch(args: argparse.Namespace) -> int:
         raise OutputError(f"{args.report}: is one of the inputs")
     if not use_ray:
         workers = min(workers, len(p.items))  # no process started for nothing
-    threads = max(1, int(args.cpus_per_worker)) if use_ray else default_threads(workers)
     spec = StylizerSpec(method, tuple(styles), tuple(args.style_weights) if args.style_weights else None,
-                        options, args.size, dataclasses.asdict(temporal) if temporal is not None else None, {},
-                        threads)
+                        options, args.size, dataclasses.asdict(temporal) if temporal is not None else None, {})
     stylizer = spec.build()  # here too: bad options fail once, before any worker starts; it gives the fingerprint
+    threads = (max(1, int(args.cpus_per_worker)) if use_ray
+               else default_threads(workers, getattr(stylizer, "engine", None)))
+    spec = dataclasses.replace(spec, threads=threads)
     settings = settings_of(spec, stylizer)
     videos = sum(i.kind == "video" for i in p.items)
     where = (f"Ray ({address or 'local'}), {workers} workers" if use_ray

@@ -19,7 +19,7 @@ import torch
 from .. import losses as L
 from ..checkpoints import ADDON_FORMAT, MULTI_FORMAT, read_checkpoint
 from ..device import PRECISIONS, pick_device
-from ..engines import ENGINES, is_onnx, make_runner
+from ..engines import ENGINES, is_onnx, make_runner, resolve_engine
 from ..errors import OptionError
 from ..optimize import blend_weights
 from ..options import option
@@ -81,6 +81,7 @@ class NetStylizer(BaseStylizer):
         self.run, label = make_runner(model, self.opts.engine, self.opts.device, self.opts.precision,
                                       style_weights=style_weights)
         super().__init__(label, device)
+        self.engine = resolve_engine(model, self.opts.engine)  # what "auto" chose: torch, onnxruntime or opencv
         self.model = model
         self.style_weights = style_weights
         self._identity = file_identity(model)
